@@ -1,0 +1,353 @@
+// Package config reads Gatehouse's YAML configuration (the keys of
+// CONTRACT.md) and holds the embedded default that `gatehouse serve` runs
+// with no file. It checks the file strictly (unknown keys, bad values) and
+// reports errors with the key at fault; it does not build servers.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-auth/gatehouse/authz"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML is the embedded default configuration.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Config is the whole file.
+type Config struct {
+	StateDir           string             `yaml:"state_dir"`
+	Accounts           string             `yaml:"accounts"`
+	Realm              string             `yaml:"realm"` // Basic and Digest realm; default: the account store's
+	Listen             []Listener         `yaml:"listen"`
+	Kerberos           Kerberos           `yaml:"kerberos"`
+	NTLM               NTLM               `yaml:"ntlm"`
+	ExtendedProtection ExtendedProtection `yaml:"extended_protection"`
+	Log                Log                `yaml:"log"`
+	Sites              []Site             `yaml:"sites"`
+
+	// Dir is the directory relative paths are resolved against (the
+	// config file's, or the working directory for the default).
+	Dir string `yaml:"-"`
+}
+
+// Listener is one address to serve on.
+type Listener struct {
+	Addr        string `yaml:"addr"`
+	TLS         *TLS   `yaml:"tls"`
+	ClientCerts string `yaml:"client_certs"` // none | optional | required
+}
+
+// TLS names a certificate and key; both empty means a self-signed pair
+// generated once into the state directory.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Kerberos configures Kerberos inside Negotiate.
+type Kerberos struct {
+	Keytab            string        `yaml:"keytab"`
+	Krb5Conf          string        `yaml:"krb5_conf"`
+	ServicePrincipals []string      `yaml:"service_principals"`
+	ClockSkew         time.Duration `yaml:"clock_skew"`
+}
+
+// NTLM configures the NTLM acceptor.
+type NTLM struct {
+	Verifier    string `yaml:"verifier"` // local | winbind
+	NTLMAuth    string `yaml:"ntlm_auth"`
+	Domain      string `yaml:"domain"`
+	AllowNTLMv1 bool   `yaml:"allow_ntlmv1"`
+}
+
+// ExtendedProtection is the channel- and service-binding policy.
+type ExtendedProtection struct {
+	Enforcement  string   `yaml:"enforcement"` // never | when_supported | always
+	Scenario     string   `yaml:"scenario"`    // transport_selected | trusted_proxy
+	ServiceNames []string `yaml:"service_names"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Site is one virtual directory.
+type Site struct {
+	Path          string     `yaml:"path"`
+	Auth          []string   `yaml:"auth"`
+	Authorization []RuleYAML `yaml:"authorization"`
+	Handler       string     `yaml:"handler"` // whoami | static | proxy
+	Root          string     `yaml:"root"`
+	Upstream      string     `yaml:"upstream"`
+	// BasicOverHTTP lets Basic be offered and accepted without TLS.
+	BasicOverHTTP bool `yaml:"basic_over_http"`
+}
+
+// RuleYAML is one authorization list item: exactly one of allow / deny.
+type RuleYAML struct {
+	Allow *RuleBody `yaml:"allow"`
+	Deny  *RuleBody `yaml:"deny"`
+}
+
+// RuleBody names who and which verbs a rule covers.
+type RuleBody struct {
+	Users []string `yaml:"users"`
+	Roles []string `yaml:"roles"`
+	Verbs []string `yaml:"verbs"`
+}
+
+// Schemes Gatehouse knows, in IIS's order of strength (challenge order).
+var Schemes = []string{"negotiate", "ntlm", "digest", "basic", "certificate", "anonymous"}
+
+// ErrInvalid wraps every validation error.
+var ErrInvalid = errors.New("config: invalid")
+
+// Load reads and validates a file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b, filepath.Dir(abs), path)
+}
+
+// Default returns the embedded default, paths relative to the working
+// directory.
+func Default() (*Config, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(defaultYAML, wd, "(embedded default)")
+}
+
+// Parse decodes and validates YAML; dir resolves relative paths, name is
+// used in messages.
+func Parse(b []byte, dir, name string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	c.Dir = dir
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = "./gatehouse-state"
+	}
+	if c.Accounts == "" {
+		c.Accounts = "./gatehouse.db"
+	}
+	if c.Kerberos.ClockSkew == 0 {
+		c.Kerberos.ClockSkew = 5 * time.Minute
+	}
+	if c.NTLM.Verifier == "" {
+		c.NTLM.Verifier = "local"
+	}
+	if c.NTLM.NTLMAuth == "" {
+		c.NTLM.NTLMAuth = "/usr/bin/ntlm_auth"
+	}
+	if c.ExtendedProtection.Enforcement == "" {
+		c.ExtendedProtection.Enforcement = "never"
+	}
+	if c.ExtendedProtection.Scenario == "" {
+		c.ExtendedProtection.Scenario = "transport_selected"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		if s.Handler == "" {
+			s.Handler = "whoami"
+		}
+		for j := range s.Auth {
+			s.Auth[j] = strings.ToLower(strings.TrimSpace(s.Auth[j]))
+		}
+	}
+}
+
+func oneOf(key, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %q is not one of %s", key, v, strings.Join(allowed, " | "))
+}
+
+func (c *Config) validate() error {
+	if len(c.Listen) == 0 {
+		return errors.New("listen: at least one listener is needed")
+	}
+	seen := map[string]bool{}
+	for i, l := range c.Listen {
+		key := fmt.Sprintf("listen[%d]", i)
+		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
+			return fmt.Errorf("%s.addr: %q: %v", key, l.Addr, err)
+		}
+		if seen[l.Addr] {
+			return fmt.Errorf("%s.addr: %q listed twice", key, l.Addr)
+		}
+		seen[l.Addr] = true
+		if l.TLS != nil && (l.TLS.Cert == "") != (l.TLS.Key == "") {
+			return fmt.Errorf("%s.tls: give both cert and key, or neither for a self-signed pair", key)
+		}
+		if l.ClientCerts != "" {
+			if l.TLS == nil {
+				return fmt.Errorf("%s.client_certs: needs tls", key)
+			}
+			if err := oneOf(key+".client_certs", l.ClientCerts, "none", "optional", "required"); err != nil {
+				return err
+			}
+		}
+	}
+	if err := oneOf("ntlm.verifier", c.NTLM.Verifier, "local", "winbind"); err != nil {
+		return err
+	}
+	if c.Kerberos.ClockSkew < 0 || c.Kerberos.ClockSkew > time.Hour {
+		return fmt.Errorf("kerberos.clock_skew: %v is outside 0..1h", c.Kerberos.ClockSkew)
+	}
+	if err := oneOf("extended_protection.enforcement", c.ExtendedProtection.Enforcement, "never", "when_supported", "always"); err != nil {
+		return err
+	}
+	if err := oneOf("extended_protection.scenario", c.ExtendedProtection.Scenario, "transport_selected", "trusted_proxy"); err != nil {
+		return err
+	}
+	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
+		return err
+	}
+	if err := oneOf("log.format", c.Log.Format, "text", "json"); err != nil {
+		return err
+	}
+	if len(c.Sites) == 0 {
+		return errors.New("sites: at least one site is needed")
+	}
+	paths := map[string]bool{}
+	for i, s := range c.Sites {
+		key := fmt.Sprintf("sites[%d] (%s)", i, s.Path)
+		if !strings.HasPrefix(s.Path, "/") || strings.Contains(s.Path, "//") || strings.Contains(s.Path, "/../") || strings.HasSuffix(s.Path, "/..") {
+			return fmt.Errorf("%s.path: must be a clean absolute path", key)
+		}
+		p := CleanSitePath(s.Path)
+		if paths[p] {
+			return fmt.Errorf("%s.path: listed twice", key)
+		}
+		paths[p] = true
+		if len(s.Auth) == 0 {
+			return fmt.Errorf("%s.auth: list at least one scheme (anonymous for none)", key)
+		}
+		dup := map[string]bool{}
+		for _, a := range s.Auth {
+			if err := oneOf(key+".auth", a, Schemes...); err != nil {
+				return err
+			}
+			if dup[a] {
+				return fmt.Errorf("%s.auth: %q listed twice", key, a)
+			}
+			dup[a] = true
+		}
+		for j, r := range s.Authorization {
+			if _, err := r.Rule(); err != nil {
+				return fmt.Errorf("%s.authorization[%d]: %v", key, j, err)
+			}
+		}
+		if err := oneOf(key+".handler", s.Handler, "whoami", "static", "proxy"); err != nil {
+			return err
+		}
+		if s.Handler == "static" && s.Root == "" {
+			return fmt.Errorf("%s.root: the static handler needs a root directory", key)
+		}
+		if s.Handler == "proxy" && !strings.HasPrefix(s.Upstream, "http://") && !strings.HasPrefix(s.Upstream, "https://") {
+			return fmt.Errorf("%s.upstream: the proxy handler needs an http:// or https:// upstream", key)
+		}
+	}
+	return nil
+}
+
+// CleanSitePath strips a trailing slash (but keeps "/").
+func CleanSitePath(p string) string {
+	if len(p) > 1 {
+		p = strings.TrimRight(p, "/")
+	}
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// Rule converts the YAML form to an authz rule.
+func (r RuleYAML) Rule() (authz.Rule, error) {
+	var body *RuleBody
+	var allow bool
+	switch {
+	case r.Allow != nil && r.Deny != nil:
+		return authz.Rule{}, errors.New("a rule is either allow or deny, not both")
+	case r.Allow != nil:
+		body, allow = r.Allow, true
+	case r.Deny != nil:
+		body = r.Deny
+	default:
+		return authz.Rule{}, errors.New("a rule needs allow or deny")
+	}
+	verbs := make([]string, len(body.Verbs))
+	for i, v := range body.Verbs {
+		verbs[i] = strings.ToUpper(v)
+	}
+	rule := authz.Rule{Allow: allow, Users: body.Users, Roles: body.Roles, Verbs: verbs}
+	return rule, rule.Validate()
+}
+
+// Path resolves a configured path against the config's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// SchemesInUse returns the set of schemes any site enables, sorted.
+func (c *Config) SchemesInUse() []string {
+	m := map[string]bool{}
+	for _, s := range c.Sites {
+		for _, a := range s.Auth {
+			m[a] = true
+		}
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

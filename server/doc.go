@@ -1,0 +1,17 @@
+// Package server is Gatehouse's HTTP layer: a net/http middleware that
+// authenticates requests the way IIS does and hands the application an
+// Identity in the request context.
+//
+// For each request it finds the site (the longest matching path prefix, like
+// an IIS virtual directory), treats a request without credentials as
+// anonymous, and where the site does not allow anonymous access answers 401
+// with one WWW-Authenticate challenge per enabled scheme, strongest first
+// (Negotiate, NTLM, Digest, Basic). Credentials are checked by the scheme
+// packages (digest, ntlm, krb…) against an account store; URL authorization
+// (package authz) then decides, answering 401 to an anonymous request it
+// denies and 403 to an authenticated one.
+//
+// The package composes protocol packages; it does not implement the
+// protocols itself. Server.Run runs listeners from a config.Config; a Go
+// program can instead build a Gate with New and wrap its own handler.
+package server

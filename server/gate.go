@@ -1,0 +1,311 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-auth/gatehouse/accounts"
+	"github.com/gatehouse-auth/gatehouse/authheader"
+	"github.com/gatehouse-auth/gatehouse/authz"
+	"github.com/gatehouse-auth/gatehouse/digest"
+)
+
+// Site is one virtual directory: a path prefix, the schemes it accepts, its
+// authorization rules and its handler.
+type Site struct {
+	Path    string       // "/", "/secure"
+	Schemes []string     // anonymous, negotiate, ntlm, digest, basic, certificate
+	Rules   authz.Rules  // first match wins; none matching allows
+	Handler http.Handler // nil: the handler passed to Wrap
+	// BasicOverHTTP offers and accepts Basic without TLS.
+	BasicOverHTTP bool
+}
+
+// Options are what the schemes share.
+type Options struct {
+	Store  *accounts.Store // local accounts (Basic, Digest, NTLM)
+	Realm  string          // Basic and Digest realm; default: the store's
+	Domain string          // domain reported for local accounts
+	// Secret keys Digest nonces and caches: at least 32 bytes, kept in the
+	// state directory so nonces survive a restart.
+	Secret   []byte
+	Logger   *slog.Logger
+	Registry prometheus.Registerer // nil: metrics are not registered
+}
+
+// Gate is the authentication middleware.
+type Gate struct {
+	sites   []*site // longest path first
+	log     *slog.Logger
+	metrics *metrics
+}
+
+type site struct {
+	path      string // lowercase, no trailing slash except "/"
+	anonymous bool
+	schemes   []scheme // challenge order
+	rules     authz.Rules
+	handler   http.Handler
+}
+
+// schemeOrder is IIS's order of strength, the order challenges are sent in.
+var schemeOrder = []string{"negotiate", "ntlm", "digest", "basic", "certificate", "anonymous"}
+
+// ErrConfig is returned by New for sites it cannot build.
+var ErrConfig = errors.New("server: bad configuration")
+
+// New builds a Gate for sites.
+func New(o Options, sites []Site) (*Gate, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if len(o.Secret) < 32 {
+		return nil, fmt.Errorf("%w: secret must be at least 32 bytes", ErrConfig)
+	}
+	realm := o.Realm
+	if realm == "" && o.Store != nil {
+		realm = o.Store.Realm()
+	}
+	if realm == "" {
+		realm = accounts.DefaultRealm
+	}
+	g := &Gate{log: o.Logger, metrics: newMetrics(o.Registry)}
+	var dsrv *digest.Server
+	cache := newVerifiedCache(o.Secret)
+	seen := map[string]bool{}
+	for _, s := range sites {
+		p := strings.ToLower(s.Path)
+		if len(p) > 1 {
+			p = strings.TrimRight(p, "/")
+		}
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("%w: site path %q must start with /", ErrConfig, s.Path)
+		}
+		if seen[p] {
+			return nil, fmt.Errorf("%w: site path %q twice", ErrConfig, s.Path)
+		}
+		seen[p] = true
+		st := &site{path: p, rules: s.Rules, handler: s.Handler}
+		names := append([]string(nil), s.Schemes...)
+		sort.SliceStable(names, func(i, j int) bool { return orderOf(names[i]) < orderOf(names[j]) })
+		for _, name := range names {
+			switch strings.ToLower(name) {
+			case "anonymous":
+				st.anonymous = true
+			case "basic":
+				if o.Store == nil {
+					return nil, fmt.Errorf("%w: site %s: basic needs an account store", ErrConfig, s.Path)
+				}
+				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache})
+			case "digest":
+				if o.Store == nil {
+					return nil, fmt.Errorf("%w: site %s: digest needs an account store", ErrConfig, s.Path)
+				}
+				if o.Store.Realm() != realm {
+					return nil, fmt.Errorf("%w: site %s: digest realm %q differs from the account store's %q (HA1 values are bound to the realm)", ErrConfig, s.Path, realm, o.Store.Realm())
+				}
+				if dsrv == nil {
+					var err error
+					if dsrv, err = digest.NewServer(realm, o.Secret); err != nil {
+						return nil, err
+					}
+				}
+				st.schemes = append(st.schemes, &digestScheme{srv: dsrv, domain: o.Domain, store: o.Store})
+			default:
+				return nil, fmt.Errorf("%w: site %s: scheme %q is not available in this build", ErrConfig, s.Path, name)
+			}
+		}
+		g.sites = append(g.sites, st)
+	}
+	sort.SliceStable(g.sites, func(i, j int) bool { return len(g.sites[i].path) > len(g.sites[j].path) })
+	return g, nil
+}
+
+func orderOf(name string) int {
+	for i, n := range schemeOrder {
+		if strings.EqualFold(n, name) {
+			return i
+		}
+	}
+	return len(schemeOrder)
+}
+
+// match finds the site for a request path: the longest site path that is
+// the path or a parent of it, compared case-insensitively (as IIS does, so
+// /Secure cannot slip past the rules of /secure) on the cleaned path (so
+// /a/../secure cannot either).
+func (g *Gate) match(p string) *site {
+	if p == "" {
+		p = "/"
+	}
+	p = strings.ToLower(path.Clean(p))
+	for _, s := range g.sites {
+		if s.path == "/" || p == s.path || strings.HasPrefix(p, s.path+"/") {
+			return s
+		}
+	}
+	return nil
+}
+
+// Wrap returns a handler that authenticates and authorizes, then calls the
+// site's handler or next.
+func (g *Gate) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := g.match(r.URL.Path)
+		if st == nil {
+			http.NotFound(w, r)
+			return
+		}
+		id := g.authenticate(w, r, st)
+		if id == nil {
+			return
+		}
+		if ok, rule := st.rules.Decide(subjectOf(id), r.Method); !ok {
+			if id.Anonymous() && len(g.challenges(r, st, false)) > 0 {
+				g.log.Info("authorization denied", "user", "(anonymous)", "rule", rule, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+				g.unauthorized(w, r, st, false)
+				return
+			}
+			g.log.Info("authorization denied", "user", id.User, "rule", rule, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			http.Error(w, "403 Forbidden: access is denied by the authorization rules", http.StatusForbidden)
+			return
+		}
+		h := st.handler
+		if h == nil {
+			h = next
+		}
+		h.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+	})
+}
+
+func subjectOf(id *Identity) authz.Subject {
+	if id.Anonymous() {
+		return authz.Subject{Anonymous: true}
+	}
+	names := []string{id.User, id.Name}
+	if id.Domain != "" {
+		names = append(names, id.Domain+`\`+id.Name, id.Name+"@"+id.Domain)
+	}
+	return authz.Subject{Names: names, Groups: id.Groups}
+}
+
+// anonymousIdentity is the identity of a request without credentials.
+func anonymousIdentity(r *http.Request) *Identity {
+	cb := "absent"
+	if r.TLS == nil {
+		cb = "not_applicable"
+	}
+	return &Identity{Scheme: "Anonymous", Mechanism: "none", ChannelBinding: cb}
+}
+
+// authenticate returns the identity, or nil after writing the response.
+func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *Identity {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		if st.anonymous {
+			return anonymousIdentity(r)
+		}
+		g.unauthorized(w, r, st, false)
+		return nil
+	}
+	if len(vals) > 1 {
+		g.badRequest(w, r, "", "more than one Authorization header")
+		return nil
+	}
+	c, err := authheader.ParseCredentials(vals[0])
+	if err != nil {
+		g.badRequest(w, r, "", err.Error())
+		return nil
+	}
+	var sc scheme
+	for _, s := range st.schemes {
+		if strings.EqualFold(s.Name(), c.Scheme) && s.Accepts(r) {
+			sc = s
+			break
+		}
+	}
+	if sc == nil {
+		if st.anonymous {
+			// IIS ignores credentials a site does not use; browsers keep
+			// sending them once they have authenticated to the host.
+			return anonymousIdentity(r)
+		}
+		g.metrics.attempt(c.Scheme, "unsupported")
+		g.log.Info("authentication failed", "scheme", c.Scheme, "reason", "scheme not enabled for this site", "path", r.URL.Path, "remote", r.RemoteAddr)
+		g.unauthorized(w, r, st, false)
+		return nil
+	}
+	out := sc.Authenticate(w, r, c)
+	switch out.res {
+	case resSuccess:
+		g.metrics.attempt(sc.Name(), "success")
+		g.log.Debug("authenticated", "scheme", sc.Name(), "user", out.user, "path", r.URL.Path, "remote", r.RemoteAddr)
+		for _, h := range out.header {
+			w.Header().Add(infoHeader(sc), h)
+		}
+		return out.id
+	case resContinue:
+		g.metrics.attempt(sc.Name(), "continue")
+		for _, h := range out.header {
+			w.Header().Add("WWW-Authenticate", h)
+		}
+		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+	case resStale:
+		g.metrics.attempt(sc.Name(), "stale")
+		g.log.Info("authentication failed", "scheme", sc.Name(), "user", out.user, "reason", out.reason, "path", r.URL.Path, "remote", r.RemoteAddr)
+		g.unauthorized(w, r, st, true)
+	case resBad:
+		g.metrics.attempt(sc.Name(), "bad_request")
+		g.badRequest(w, r, sc.Name(), out.reason)
+	case resError:
+		g.metrics.attempt(sc.Name(), "error")
+		g.log.Error("authentication error", "scheme", sc.Name(), "user", out.user, "error", out.reason, "path", r.URL.Path)
+		http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+	default:
+		g.metrics.attempt(sc.Name(), "failure")
+		g.log.Info("authentication failed", "scheme", sc.Name(), "user", out.user, "reason", out.reason, "path", r.URL.Path, "remote", r.RemoteAddr)
+		g.unauthorized(w, r, st, false)
+	}
+	return nil
+}
+
+// infoHeader is where a scheme's success header goes.
+func infoHeader(sc scheme) string {
+	if sc.Name() == "Digest" {
+		return "Authentication-Info"
+	}
+	return "WWW-Authenticate"
+}
+
+func (g *Gate) challenges(r *http.Request, st *site, stale bool) []string {
+	var out []string
+	for _, s := range st.schemes {
+		out = append(out, s.Challenges(r, stale)...)
+	}
+	return out
+}
+
+// unauthorized answers 401 with every challenge of the site, strongest first.
+func (g *Gate) unauthorized(w http.ResponseWriter, r *http.Request, st *site, stale bool) {
+	chs := g.challenges(r, st, stale)
+	if len(chs) == 0 {
+		http.Error(w, "403 Forbidden: no authentication scheme is available for this request", http.StatusForbidden)
+		return
+	}
+	for _, c := range chs {
+		w.Header().Add("WWW-Authenticate", c)
+	}
+	http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+}
+
+func (g *Gate) badRequest(w http.ResponseWriter, r *http.Request, scheme, reason string) {
+	g.log.Info("bad authentication request", "scheme", scheme, "reason", reason, "path", r.URL.Path, "remote", r.RemoteAddr)
+	http.Error(w, "400 Bad Request: malformed Authorization header", http.StatusBadRequest)
+}

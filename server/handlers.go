@@ -1,0 +1,96 @@
+package server
+
+import (
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+)
+
+// WhoAmI writes the request's identity: JSON when the client asks for
+// application/json, HTML otherwise.
+func WhoAmI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := IdentityFrom(r.Context())
+		if id == nil {
+			http.Error(w, "no identity: WhoAmI must run behind the Gate", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if strings.Contains(r.Header.Get("Accept"), "application/json") {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(id)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = whoamiHTML.Execute(w, id)
+	})
+}
+
+var whoamiHTML = template.Must(template.New("whoami").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Gatehouse: who am I</title></head>
+<body>
+<h1>{{if .Anonymous}}Anonymous{{else}}{{.User}}{{end}}</h1>
+<table>
+<tr><th>user</th><td id="user">{{.User}}</td></tr>
+<tr><th>name</th><td id="name">{{.Name}}</td></tr>
+<tr><th>domain</th><td id="domain">{{.Domain}}</td></tr>
+<tr><th>scheme</th><td id="scheme">{{.Scheme}}</td></tr>
+<tr><th>mechanism</th><td id="mechanism">{{.Mechanism}}</td></tr>
+<tr><th>groups</th><td id="groups">{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</td></tr>
+<tr><th>sids</th><td id="sids">{{range $i, $g := .SIDs}}{{if $i}}, {{end}}{{$g}}{{end}}</td></tr>
+<tr><th>service name</th><td id="service_name">{{if .ServiceName}}{{.ServiceName}}{{else}}(none){{end}}</td></tr>
+<tr><th>channel binding</th><td id="channel_binding">{{.ChannelBinding}}</td></tr>
+<tr><th>delegated</th><td id="delegated">{{.Delegated}}</td></tr>
+<tr><th>session</th><td id="session">{{.Session}}</td></tr>
+</table>
+</body></html>
+`))
+
+// Static serves files under root for the site at prefix.
+func Static(prefix, root string) http.Handler {
+	fs := http.FileServer(http.Dir(root))
+	if prefix == "/" {
+		return fs
+	}
+	return http.StripPrefix(strings.TrimRight(prefix, "/"), fs)
+}
+
+// spoofable are request headers an upstream might take as identity: a
+// client must never be able to set them through the proxy.
+var spoofable = []string{
+	"X-Remote-User", "X-Remote-Name", "X-Remote-Domain", "X-Remote-Groups", "X-Remote-Scheme",
+	"Remote-User", "X-Forwarded-User", "X-Authenticated-User", "X-Gatehouse-Identity",
+}
+
+// Proxy forwards to upstream with the identity in X-Remote-* headers and
+// the X-Forwarded-* set; whatever the client sent in those headers, and its
+// Authorization header (a Basic password must not travel on), is removed.
+func Proxy(upstream *url.URL) http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			pr.SetXForwarded()
+			h := pr.Out.Header
+			for _, k := range spoofable {
+				h.Del(k)
+			}
+			h.Del("Authorization")
+			id := IdentityFrom(pr.In.Context())
+			if id == nil || id.Anonymous() {
+				return
+			}
+			h.Set("X-Remote-User", id.User)
+			h.Set("X-Remote-Name", id.Name)
+			h.Set("X-Remote-Domain", id.Domain)
+			h.Set("X-Remote-Scheme", id.Scheme)
+			if len(id.Groups) > 0 {
+				h.Set("X-Remote-Groups", strings.Join(id.Groups, ","))
+			}
+		},
+	}
+}

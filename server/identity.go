@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Identity is who made a request, as the application sees it.
+type Identity struct {
+	User      string   // full name: "alice" (local), "alice@EXAMPLE.TEST" (Kerberos)
+	Name      string   // account name without domain
+	Domain    string   // realm or NetBIOS domain
+	Scheme    string   // Anonymous | Basic | Digest | NTLM | Negotiate | Certificate
+	Mechanism string   // kerberos | ntlm | password | certificate | none
+	Groups    []string // group names (account store) or from the PAC
+	SIDs      []string // from the PAC
+
+	// ServiceName is nil where the client sent none it could (no
+	// Extended Protection capable scheme), "" where it could but did not,
+	// else the SPN the client bound to.
+	ServiceName *string
+	// ChannelBinding is verified | absent | not_applicable (no TLS).
+	ChannelBinding string
+	Delegated      bool
+	Session        bool
+}
+
+// Anonymous reports whether this is the anonymous identity.
+func (id *Identity) Anonymous() bool { return id.Scheme == "Anonymous" }
+
+// identityJSON is the whoami JSON of CONTRACT.md.
+type identityJSON struct {
+	User           string   `json:"user"`
+	Name           string   `json:"name"`
+	Domain         string   `json:"domain"`
+	Scheme         string   `json:"scheme"`
+	Mechanism      string   `json:"mechanism"`
+	Groups         []string `json:"groups"`
+	SIDs           []string `json:"sids"`
+	ServiceName    *string  `json:"service_name"`
+	ChannelBinding string   `json:"channel_binding"`
+	Delegated      bool     `json:"delegated"`
+	Session        bool     `json:"session"`
+}
+
+// MarshalJSON writes the contract's whoami fields; lists are never null.
+func (id *Identity) MarshalJSON() ([]byte, error) {
+	j := identityJSON{
+		User: id.User, Name: id.Name, Domain: id.Domain, Scheme: id.Scheme, Mechanism: id.Mechanism,
+		Groups: id.Groups, SIDs: id.SIDs, ServiceName: id.ServiceName, ChannelBinding: id.ChannelBinding,
+		Delegated: id.Delegated, Session: id.Session,
+	}
+	if j.Groups == nil {
+		j.Groups = []string{}
+	}
+	if j.SIDs == nil {
+		j.SIDs = []string{}
+	}
+	return json.Marshal(j)
+}
+
+type identityKey struct{}
+
+// IdentityFrom returns the request's identity, or nil outside the middleware.
+func IdentityFrom(ctx context.Context) *Identity {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	return id
+}
+
+// WithIdentity returns ctx carrying id.
+func WithIdentity(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}

@@ -1,0 +1,265 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-auth/gatehouse/accounts"
+	"github.com/gatehouse-auth/gatehouse/config"
+)
+
+// Timeouts and limits of the HTTP servers. A slow client holding a
+// connection open without sending its headers is dropped after
+// readHeaderTimeout; maxHeaderBytes leaves room for a 16 KiB Kerberos token
+// plus ordinary headers, as IIS's MaxRequestBytes does.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 2 * time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	shutdownTimeout   = 10 * time.Second
+)
+
+// Running is a started server.
+type Running struct {
+	servers []*http.Server
+	addrs   []net.Addr
+	tls     []bool
+	store   *accounts.Store
+	done    chan error
+	log     *slog.Logger
+}
+
+// Addrs returns the listening addresses, in config order, and whether each
+// speaks TLS.
+func (r *Running) Addrs() ([]net.Addr, []bool) { return r.addrs, r.tls }
+
+// Start opens the account store, builds the sites and starts listening.
+func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	stateDir := cfg.Path(cfg.StateDir)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: state directory: %w", err)
+	}
+	secret, err := loadOrCreateSecret(filepath.Join(stateDir, "secret.key"))
+	if err != nil {
+		return nil, err
+	}
+	dbPath := cfg.Path(cfg.Accounts)
+	store, err := accounts.Open(dbPath, cfg.Realm)
+	if err != nil {
+		return nil, err
+	}
+	domain := cfg.NTLM.Domain
+	if domain == "" {
+		domain = localDomain()
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sites := make([]Site, 0, len(cfg.Sites))
+	for _, s := range cfg.Sites {
+		site := Site{Path: s.Path, Schemes: s.Auth, BasicOverHTTP: s.BasicOverHTTP}
+		for _, ry := range s.Authorization {
+			rule, err := ry.Rule()
+			if err != nil {
+				store.Close()
+				return nil, err
+			}
+			site.Rules = append(site.Rules, rule)
+		}
+		switch s.Handler {
+		case "static":
+			site.Handler = Static(s.Path, cfg.Path(s.Root))
+		case "proxy":
+			u, err := url.Parse(s.Upstream)
+			if err != nil {
+				store.Close()
+				return nil, fmt.Errorf("server: site %s: upstream: %w", s.Path, err)
+			}
+			site.Handler = Proxy(u)
+		default:
+			site.Handler = WhoAmI()
+		}
+		sites = append(sites, site)
+	}
+	gate, err := New(Options{Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg}, sites)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	gated := gate.Wrap(http.NotFoundHandler())
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		gated.ServeHTTP(w, r)
+	})
+
+	// Connection-bound schemes (NTLM, and Negotiate falling back to it)
+	// need HTTP/1.1: an HTTP/2 connection multiplexes requests, so a
+	// handshake bound to the connection would authenticate them all.
+	connBound := false
+	for _, s := range cfg.SchemesInUse() {
+		if s == "ntlm" || s == "negotiate" {
+			connBound = true
+		}
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(!connBound)
+
+	run := &Running{store: store, done: make(chan error, len(cfg.Listen)), log: log}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	for _, l := range cfg.Listen {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			run.close()
+			return nil, fmt.Errorf("server: listen %s: %w", l.Addr, err)
+		}
+		srv := &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          errLog,
+			Protocols:         &protos,
+		}
+		isTLS := l.TLS != nil
+		if isTLS {
+			cert, err := loadCert(l.TLS, cfg, stateDir, log)
+			if err != nil {
+				ln.Close()
+				run.close()
+				return nil, err
+			}
+			tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			switch l.ClientCerts {
+			case "optional":
+				tc.ClientAuth = tls.RequestClientCert
+			case "required":
+				tc.ClientAuth = tls.RequireAnyClientCert
+			}
+			if !connBound {
+				tc.NextProtos = []string{"h2", "http/1.1"}
+			} else {
+				tc.NextProtos = []string{"http/1.1"}
+			}
+			srv.TLSConfig = tc
+			ln = tls.NewListener(ln, tc)
+		}
+		run.servers = append(run.servers, srv)
+		run.addrs = append(run.addrs, ln.Addr())
+		run.tls = append(run.tls, isTLS)
+		scheme := "http"
+		if isTLS {
+			scheme = "https"
+		}
+		log.Info("listening", "url", scheme+"://"+ln.Addr().String()+"/")
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				run.done <- err
+			}
+		}()
+	}
+	if accs, err := store.List(); err == nil && len(accs) == 0 {
+		log.Info("the account store is empty; add an account with: gatehouse accounts add NAME --db " + dbPath)
+	}
+	log.Info("sites", "count", len(sites), "domain", domain, "realm", store.Realm(), "accounts", dbPath)
+	return run, nil
+}
+
+// Wait blocks until ctx ends (then shuts down gracefully) or a listener
+// fails.
+func (r *Running) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		r.log.Info("shutting down")
+		return r.Shutdown()
+	case err := <-r.done:
+		r.close()
+		return fmt.Errorf("server: %w", err)
+	}
+}
+
+// Shutdown stops accepting, lets requests in flight finish (up to
+// shutdownTimeout) and closes the store.
+func (r *Running) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var first error
+	for _, s := range r.servers {
+		if err := s.Shutdown(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	r.store.Close()
+	return first
+}
+
+func (r *Running) close() {
+	for _, s := range r.servers {
+		s.Close()
+	}
+	r.store.Close()
+}
+
+// loadOrCreateSecret reads a 32-byte key, creating it (0600) on first use.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < 32 {
+			return nil, fmt.Errorf("server: %s is shorter than 32 bytes; delete it to make a new one", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return b, nil
+}
+
+// localDomain is the NetBIOS-style computer name reported as the domain of
+// local accounts, as a Windows workgroup server does.
+func localDomain() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "GATEHOUSE"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	if len(h) > 15 {
+		h = h[:15]
+	}
+	return strings.ToUpper(h)
+}
