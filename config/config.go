@@ -37,6 +37,7 @@ type Config struct {
 	NTLM               NTLM               `yaml:"ntlm"`
 	ExtendedProtection ExtendedProtection `yaml:"extended_protection"`
 	Log                Log                `yaml:"log"`
+	Digest             Digest             `yaml:"digest"`
 	Sites              []Site             `yaml:"sites"`
 
 	// Dir is the directory relative paths are resolved against (the
@@ -79,6 +80,15 @@ type ExtendedProtection struct {
 	Enforcement  string   `yaml:"enforcement"` // never | when_supported | always
 	Scenario     string   `yaml:"scenario"`    // transport_selected | trusted_proxy
 	ServiceNames []string `yaml:"service_names"`
+}
+
+// Digest tunes the Digest scheme.
+type Digest struct {
+	// Algorithms offered, in order: SHA-256 and/or MD5 (default both,
+	// SHA-256 first). Old clients that choke on SHA-256 may need [MD5].
+	Algorithms []string `yaml:"algorithms"`
+	// NonceLifetime before a nonce is answered with stale=true (default 5m).
+	NonceLifetime time.Duration `yaml:"nonce_lifetime"`
 }
 
 // Log configures log/slog output.
@@ -180,6 +190,12 @@ func (c *Config) applyDefaults() {
 	if c.ExtendedProtection.Scenario == "" {
 		c.ExtendedProtection.Scenario = "transport_selected"
 	}
+	if len(c.Digest.Algorithms) == 0 {
+		c.Digest.Algorithms = []string{"SHA-256", "MD5"}
+	}
+	if c.Digest.NonceLifetime == 0 {
+		c.Digest.NonceLifetime = 5 * time.Minute
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -249,6 +265,14 @@ func (c *Config) validate() error {
 	}
 	if err := oneOf("log.format", c.Log.Format, "text", "json"); err != nil {
 		return err
+	}
+	for i, a := range c.Digest.Algorithms {
+		if err := oneOf(fmt.Sprintf("digest.algorithms[%d]", i), a, "SHA-256", "MD5"); err != nil {
+			return err
+		}
+	}
+	if c.Digest.NonceLifetime < time.Second || c.Digest.NonceLifetime > 24*time.Hour {
+		return fmt.Errorf("digest.nonce_lifetime: %v is outside 1s..24h", c.Digest.NonceLifetime)
 	}
 	if len(c.Sites) == 0 {
 		return errors.New("sites: at least one site is needed")

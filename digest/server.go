@@ -35,7 +35,9 @@ type Server struct {
 	Realm    string
 	Opaque   string        // sent with every challenge and required back
 	Lifetime time.Duration // nonce lifetime; DefaultNonceLifetime if zero
-	Now      func() time.Time
+	// Algorithms offered, in order; nil means Algorithms (SHA-256, MD5).
+	Offer []Algorithm
+	Now   func() time.Time
 
 	key []byte
 	nc  *ncTracker
@@ -109,8 +111,12 @@ func (s *Server) checkNonce(n string) (minted time.Time, ok, expired bool) {
 // consistent nonce and realm).
 func (s *Server) Challenges(stale bool) []string {
 	nonce := s.NewNonce()
-	out := make([]string, 0, len(Algorithms))
-	for _, a := range Algorithms {
+	offer := s.Offer
+	if offer == nil {
+		offer = Algorithms
+	}
+	out := make([]string, 0, len(offer))
+	for _, a := range offer {
 		var b strings.Builder
 		fmt.Fprintf(&b, "Digest realm=%s, qop=\"auth\", algorithm=%s, nonce=%s, opaque=%s",
 			authheader.Quote(s.Realm), a, authheader.Quote(nonce), authheader.Quote(s.Opaque))

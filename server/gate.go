@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,9 +36,13 @@ type Options struct {
 	Domain string          // domain reported for local accounts
 	// Secret keys Digest nonces and caches: at least 32 bytes, kept in the
 	// state directory so nonces survive a restart.
-	Secret   []byte
-	Logger   *slog.Logger
-	Registry prometheus.Registerer // nil: metrics are not registered
+	Secret []byte
+	// DigestAlgorithms offered (nil: SHA-256 then MD5) and nonce lifetime
+	// (0: digest.DefaultNonceLifetime).
+	DigestAlgorithms []digest.Algorithm
+	NonceLifetime    time.Duration
+	Logger           *slog.Logger
+	Registry         prometheus.Registerer // nil: metrics are not registered
 }
 
 // Gate is the authentication middleware.
@@ -116,6 +121,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 					if dsrv, err = digest.NewServer(realm, o.Secret); err != nil {
 						return nil, err
 					}
+					dsrv.Offer, dsrv.Lifetime = o.DigestAlgorithms, o.NonceLifetime
 				}
 				st.schemes = append(st.schemes, &digestScheme{srv: dsrv, domain: o.Domain, store: o.Store})
 			default:

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/config"
+	"github.com/gatehouse-auth/gatehouse/digest"
 )
 
 // Timeouts and limits of the HTTP servers. A slow client holding a
@@ -99,7 +100,17 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		}
 		sites = append(sites, site)
 	}
-	gate, err := New(Options{Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg}, sites)
+	var algs []digest.Algorithm
+	for _, a := range cfg.Digest.Algorithms {
+		alg, err := digest.ParseAlgorithm(a)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		algs = append(algs, alg)
+	}
+	gate, err := New(Options{Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
+		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime}, sites)
 	if err != nil {
 		store.Close()
 		return nil, err
