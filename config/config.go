@@ -232,7 +232,7 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
 			return fmt.Errorf("%s.addr: %q: %v", key, l.Addr, err)
 		}
-		if seen[l.Addr] {
+		if seen[l.Addr] && !strings.HasSuffix(l.Addr, ":0") {
 			return fmt.Errorf("%s.addr: %q listed twice", key, l.Addr)
 		}
 		seen[l.Addr] = true
