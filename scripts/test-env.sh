@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# test-env.sh -- install the real peers the tests talk to (Debian packages),
+# only those missing. Idempotent and quiet when everything is there.
+# Never starts a system service: packages are installed with a policy-rc.d
+# that refuses, and each test starts its own private instance.
+set -euo pipefail
+
+PKGS=(
+  curl                      # curl --basic/--digest/--ntlm/--negotiate
+  python3-requests          # requests HTTPDigestAuth/HTTPBasicAuth (Debian's /usr/bin/python3)
+  ca-certificates
+)
+
+log() { echo "test-env: $*" >&2; }
+
+need=()
+for p in "${PKGS[@]}" "$@"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    log "missing packages ${need[*]}; run as root or install them"; exit 1
+  fi
+  log "installing ${need[*]}"
+  tmp_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+    tmp_policy=1
+  fi
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  [[ -n "$tmp_policy" ]] && rm -f /usr/sbin/policy-rc.d
+fi
+log "peers installed"
