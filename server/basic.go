@@ -3,16 +3,15 @@ package server
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/authheader"
+	"github.com/gatehouse-auth/gatehouse/basic"
 )
 
 // basicScheme is RFC 7617 Basic against the local account store.
@@ -32,23 +31,13 @@ func (b *basicScheme) Challenges(r *http.Request, _ bool) []string {
 	if !b.Accepts(r) {
 		return nil
 	}
-	return []string{"Basic realm=" + authheader.Quote(b.realm) + `, charset="UTF-8"`}
+	return []string{basic.Challenge(b.realm)}
 }
 
 func (b *basicScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c *authheader.Credentials) outcome {
-	if c.Token68 == "" {
-		return bad("Basic credentials are not a token68")
-	}
-	raw, err := base64.StdEncoding.DecodeString(c.Token68)
+	user, pass, err := basic.Parse(c.Token68)
 	if err != nil {
-		return bad("Basic credentials are not valid base64")
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return bad("Basic credentials have no ':'")
-	}
-	if !utf8.ValidString(user) || !utf8.ValidString(pass) || strings.ContainsAny(user, "\x00\r\n") {
-		return bad("Basic credentials are not UTF-8 (charset=UTF-8, RFC 7617 §2.1)")
+		return bad(err.Error())
 	}
 	if user == "" {
 		return fail("empty user name", "")
