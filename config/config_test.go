@@ -1,0 +1,101 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDefault(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listen) != 2 || c.Listen[0].Addr != "127.0.0.1:8080" || c.Listen[1].TLS == nil {
+		t.Fatalf("listeners %+v", c.Listen)
+	}
+	if c.Accounts != "./gatehouse.db" || c.StateDir != "./gatehouse-state" {
+		t.Fatal(c.Accounts, c.StateDir)
+	}
+	if c.Kerberos.ClockSkew.Minutes() != 5 || c.ExtendedProtection.Enforcement != "never" {
+		t.Fatal("defaults not applied")
+	}
+}
+
+func TestContractExample(t *testing.T) {
+	y := `
+state_dir: ./gatehouse-state
+accounts: ./gatehouse.db
+listen:
+  - addr: 127.0.0.1:8080
+  - addr: 127.0.0.1:8443
+    tls: {cert: server.crt, key: server.key}
+    client_certs: optional
+kerberos:
+  keytab: ./http.keytab
+  krb5_conf: ./krb5.conf
+  service_principals: [HTTP/localhost]
+  clock_skew: 5m
+ntlm:
+  verifier: local
+  ntlm_auth: /usr/bin/ntlm_auth
+  domain: EXAMPLE
+  allow_ntlmv1: false
+extended_protection:
+  enforcement: never
+  scenario: transport_selected
+  service_names: [HTTP/localhost]
+sites:
+  - path: /
+    auth: [anonymous]
+  - path: /secure
+    auth: [negotiate, ntlm, digest, basic]
+    authorization:
+      - allow: {users: [alice], roles: [Admins], verbs: [GET, POST]}
+      - deny: {users: ["*"]}
+    handler: whoami
+    root: ./www
+    upstream: http://127.0.0.1:9000
+`
+	c, err := Parse([]byte(y), "/etc/gatehouse", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Sites[1].Authorization[0].Rule()
+	if err != nil || !r.Allow || r.Verbs[1] != "POST" {
+		t.Fatal(r, err)
+	}
+	if c.Path(c.Kerberos.Keytab) != "/etc/gatehouse/http.keytab" {
+		t.Fatal(c.Path(c.Kerberos.Keytab))
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	base := "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\n"
+	cases := map[string]string{
+		"unknown key":    base + "bogus: 1\n",
+		"no listener":    "sites: [{path: /, auth: [anonymous]}]\n",
+		"bad addr":       "listen: [{addr: nope}]\nsites: [{path: /, auth: [anonymous]}]\n",
+		"bad scheme":     "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [kerbros]}]\n",
+		"no auth":        "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /}]\n",
+		"relative path":  "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: x, auth: [anonymous]}]\n",
+		"dup path":       "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /a, auth: [anonymous]}, {path: /a/, auth: [basic]}]\n",
+		"rule both":      "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [basic], authorization: [{allow: {users: [a]}, deny: {users: [b]}}]}]\n",
+		"rule empty":     "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [basic], authorization: [{allow: {verbs: [GET]}}]}]\n",
+		"static no root": "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous], handler: static}]\n",
+		"proxy no url":   "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous], handler: proxy}]\n",
+		"enforcement":    base + "extended_protection: {enforcement: sometimes}\n",
+		"digest alg":     base + "digest: {algorithms: [SHA-512]}\n",
+		"client certs":   "listen: [{addr: 127.0.0.1:1, client_certs: required}]\nsites: [{path: /, auth: [anonymous]}]\n",
+		"half tls":       "listen: [{addr: 127.0.0.1:1, tls: {cert: a}}]\nsites: [{path: /, auth: [anonymous]}]\n",
+		"not yaml":       "{{{",
+		"wrong type":     "listen: 5\n",
+	}
+	for name, y := range cases {
+		if _, err := Parse([]byte(y), "/", name); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		} else if !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: message does not name the file: %v", name, err)
+		}
+	}
+}
