@@ -47,6 +47,7 @@ type Options struct {
 
 // Gate is the authentication middleware.
 type Gate struct {
+	conns   connTracker
 	sites   []*site // longest path first
 	log     *slog.Logger
 	metrics *metrics

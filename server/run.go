@@ -159,6 +159,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          errLog,
 			Protocols:         &protos,
+			ConnContext:       gate.ConnContext,
+			ConnState:         gate.ConnState,
 		}
 		isTLS := l.TLS != nil
 		if isTLS {
