@@ -223,3 +223,43 @@ func FuzzParseResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestClientSessionAgainstServer(t *testing.T) {
+	s, _ := newTestServer(t)
+	for i, user := range []string{"alice", "Jäsøn Doe"} {
+		for k := range Algorithms {
+			ch := s.Challenges(false)[k] // fresh nonce per algorithm
+			cs, _ := authheader.ParseChallenges([]string{ch})
+			c, err := NewClientSession(&cs[0], user, "pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 1 {
+				c.UserHash = false // exercise username*
+			}
+			ha1 := c.Algorithm.H(user + ":test realm:pw")
+			for n := 0; n < 3; n++ {
+				creds, err := authheader.ParseCredentials(c.Authorization("GET", "/p"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := ParseResponse(creds.Params)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.CheckRequest(r, "/p"); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Verify(r, "GET", ha1); err != nil {
+					t.Fatalf("%s nc %d: %v", c.Algorithm, n, err)
+				}
+				if err := c.CheckAuthenticationInfo(r.AuthenticationInfo(ha1)); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.CheckAuthenticationInfo(`rspauth="00", qop=auth`); err == nil {
+					t.Fatal("bad rspauth accepted")
+				}
+			}
+		}
+	}
+}
