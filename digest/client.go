@@ -22,7 +22,6 @@ type ClientSession struct {
 	user      string
 	ha1       string
 	nc        uint32
-	last      *Response
 }
 
 // NewClientSession reads a Digest challenge. It returns an error for a
@@ -56,8 +55,11 @@ func NewClientSession(ch *authheader.Challenge, user, password string) (*ClientS
 }
 
 // Authorization returns the next Authorization header value for a
-// request.
-func (s *ClientSession) Authorization(method, uri string) string {
+// request, and the check of the server's Authentication-Info for that
+// request (§3.5: rspauth proves the server knows the password too; an
+// absent rspauth is not an error, the header being optional).
+// The caller serializes calls.
+func (s *ClientSession) Authorization(method, uri string) (string, func(authInfo string) error) {
 	s.nc++
 	var cb [16]byte
 	rand.Read(cb[:])
@@ -66,7 +68,6 @@ func (s *ClientSession) Authorization(method, uri string) string {
 		CNonce: hex.EncodeToString(cb[:]), Opaque: s.Opaque, QOP: "auth", NC: fmt.Sprintf("%08x", s.nc),
 	}
 	r.Response = r.Expected(s.ha1, method)
-	s.last = r
 	name := "username=" + authheader.Quote(s.user)
 	if s.UserHash {
 		name = "username=" + authheader.Quote(s.Algorithm.H(s.user+":"+s.Realm)) + ", userhash=true"
@@ -79,14 +80,12 @@ func (s *ClientSession) Authorization(method, uri string) string {
 	if s.Opaque != "" {
 		v += ", opaque=" + authheader.Quote(s.Opaque)
 	}
-	return v
+	want := r.RspAuth(s.ha1)
+	return v, func(info string) error { return checkAuthInfo(info, want) }
 }
 
-// CheckAuthenticationInfo verifies the server's rspauth for the last
-// request (§3.5), proving the server knows the password too. An absent
-// rspauth is not an error: RFC 7616 makes the header optional.
-func (s *ClientSession) CheckAuthenticationInfo(v string) error {
-	if v == "" || s.last == nil {
+func checkAuthInfo(v, want string) error {
+	if v == "" {
 		return nil
 	}
 	cs, err := authheader.ParseChallenges([]string{"X " + v})
@@ -97,7 +96,7 @@ func (s *ClientSession) CheckAuthenticationInfo(v string) error {
 	if !ok {
 		return nil
 	}
-	if subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(s.last.RspAuth(s.ha1))) != 1 {
+	if subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(want)) != 1 {
 		return fmt.Errorf("%w: server's rspauth does not match (not the server that knows the password)", ErrAuthFailed)
 	}
 	return nil

@@ -239,7 +239,8 @@ func TestClientSessionAgainstServer(t *testing.T) {
 			}
 			ha1 := c.Algorithm.H(user + ":test realm:pw")
 			for n := 0; n < 3; n++ {
-				creds, err := authheader.ParseCredentials(c.Authorization("GET", "/p"))
+				v, check := c.Authorization("GET", "/p")
+				creds, err := authheader.ParseCredentials(v)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -253,10 +254,10 @@ func TestClientSessionAgainstServer(t *testing.T) {
 				if err := s.Verify(r, "GET", ha1); err != nil {
 					t.Fatalf("%s nc %d: %v", c.Algorithm, n, err)
 				}
-				if err := c.CheckAuthenticationInfo(r.AuthenticationInfo(ha1)); err != nil {
+				if err := check(r.AuthenticationInfo(ha1)); err != nil {
 					t.Fatal(err)
 				}
-				if err := c.CheckAuthenticationInfo(`rspauth="00", qop=auth`); err == nil {
+				if err := check(`rspauth="00", qop=auth`); err == nil {
 					t.Fatal("bad rspauth accepted")
 				}
 			}

@@ -1,0 +1,336 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gatehouse-auth/gatehouse/authheader"
+	"github.com/gatehouse-auth/gatehouse/basic"
+	"github.com/gatehouse-auth/gatehouse/digest"
+)
+
+// Credentials are explicit credentials for one target.
+type Credentials struct {
+	User     string // "alice", `DOMAIN\alice` or "alice@REALM"
+	Password string
+}
+
+// Scheme names, strongest first: the order the client prefers them in.
+const (
+	Negotiate = "negotiate"
+	NTLM      = "ntlm"
+	Digest    = "digest"
+	Basic     = "basic"
+)
+
+var strength = []string{Negotiate, NTLM, Digest, Basic}
+
+// Limits. maxLegs bounds a handshake (NTLM takes 2, Negotiate at most 3);
+// maxReplayBody bounds the body buffered to be sent again after a 401 when
+// the request has no GetBody.
+const (
+	maxLegs       = 4
+	maxReplayBody = 32 << 20
+)
+
+// Errors.
+var (
+	ErrNoScheme   = errors.New("client: no offered authentication scheme can be used")
+	ErrMutualAuth = errors.New("client: the server failed mutual authentication")
+	ErrBodyReplay = errors.New("client: request body cannot be replayed after a 401")
+)
+
+// Transport authenticates requests made through Base.
+type Transport struct {
+	Base http.RoundTripper // nil: http.DefaultTransport
+
+	Server *Credentials // explicit credentials for the origin server
+	Proxy  *Credentials // explicit credentials for the proxy
+
+	// Schemes the caller allows for the server and the proxy, any order;
+	// nil allows every scheme (strongest offered wins).
+	Schemes      []string
+	ProxySchemes []string
+
+	// Trace, when set, receives a line per exchange step, secrets masked.
+	Trace func(format string, args ...any)
+
+	mu    sync.Mutex
+	hosts map[string]*hostState // by origin (scheme://host:port) and "proxy"
+}
+
+// hostState is what the client remembers about a host it authenticated to.
+type hostState struct {
+	scheme string
+	basic  string                // pre-emptive Basic token68
+	digest *digest.ClientSession // pre-emptive Digest
+}
+
+// target is server or proxy.
+type target struct {
+	header, respHeader string
+	creds              *Credentials
+	allowed            []string
+	key                string
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+func (t *Transport) tracef(format string, args ...any) {
+	if t.Trace != nil {
+		t.Trace(format, args...)
+	}
+}
+
+func (t *Transport) state(key string) *hostState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.hosts == nil {
+		t.hosts = make(map[string]*hostState)
+	}
+	st := t.hosts[key]
+	if st == nil {
+		st = &hostState{}
+		t.hosts[key] = st
+	}
+	return st
+}
+
+func origin(r *http.Request) string {
+	host := r.URL.Host
+	if !strings.Contains(host, ":") {
+		if r.URL.Scheme == "https" {
+			host += ":443"
+		} else {
+			host += ":80"
+		}
+	}
+	return r.URL.Scheme + "://" + strings.ToLower(host)
+}
+
+// RoundTrip sends req, answering challenges.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	getBody, err := replayable(req)
+	if err != nil {
+		return nil, err
+	}
+	srv := &target{header: "Authorization", respHeader: "WWW-Authenticate", creds: t.Server, allowed: t.Schemes, key: origin(req)}
+	prx := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, allowed: t.ProxySchemes, key: "proxy"}
+	out, err := t.clone(req, getBody)
+	if err != nil {
+		return nil, err
+	}
+	check := t.preempt(out, srv)
+	if req.URL.Scheme == "http" {
+		t.preempt(out, prx)
+	}
+	resp, err := t.base().RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	for leg := 0; leg < maxLegs; leg++ {
+		var tg *target
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			tg = srv
+		case http.StatusProxyAuthRequired:
+			tg = prx
+		default:
+			if err := verify(resp, check); err != nil {
+				resp.Body.Close()
+				return nil, err
+			}
+			return resp, nil
+		}
+		value, vcheck, err := t.answer(req, resp, tg)
+		if err != nil {
+			if errors.Is(err, ErrNoScheme) {
+				t.tracef("%d: %v", resp.StatusCode, err)
+				return resp, nil // the caller sees the 401/407 itself
+			}
+			resp.Body.Close()
+			return nil, err
+		}
+		drain(resp)
+		out, err = t.clone(req, getBody)
+		if err != nil {
+			return nil, err
+		}
+		if tg == prx {
+			out.Header.Set(prx.header, value)
+			check = t.preempt(out, srv)
+		} else {
+			out.Header.Set(srv.header, value)
+			check = vcheck
+			if req.URL.Scheme == "http" {
+				t.preempt(out, prx)
+			}
+		}
+		t.tracef("> %s: %s", tg.header, mask(value))
+		resp, err = t.base().RoundTrip(out)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// answer picks the strongest offered scheme the target allows and builds
+// the header value.
+func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (string, func(string) error, error) {
+	chs, err := authheader.ParseChallenges(resp.Header.Values(tg.respHeader))
+	if err != nil {
+		return "", nil, fmt.Errorf("client: %s: %w", tg.respHeader, err)
+	}
+	for _, c := range chs {
+		t.tracef("< %s: %s", tg.respHeader, c.Scheme)
+	}
+	st := t.state(tg.key)
+	for _, name := range strength {
+		if !allowed(tg.allowed, name) {
+			continue
+		}
+		for i := range chs {
+			ch := &chs[i]
+			if !strings.EqualFold(ch.Scheme, name) {
+				continue
+			}
+			switch name {
+			case Basic:
+				if tg.creds == nil {
+					continue
+				}
+				// Basic over plain HTTP only when the caller named it.
+				// A proxy is reached in clear text even for https targets.
+				if (req.URL.Scheme != "https" || tg.key == "proxy") && !named(tg.allowed, Basic) {
+					t.tracef("not sending Basic over plain HTTP (name it explicitly to allow)")
+					continue
+				}
+				tok := basic.Encode(tg.creds.User, tg.creds.Password)
+				t.mu.Lock()
+				st.scheme, st.basic, st.digest = Basic, tok, nil
+				t.mu.Unlock()
+				return "Basic " + tok, nil, nil
+			case Digest:
+				if tg.creds == nil {
+					continue
+				}
+				s, err := digest.NewClientSession(ch, tg.creds.User, tg.creds.Password)
+				if err != nil {
+					t.tracef("skipping a Digest challenge: %v", err)
+					continue
+				}
+				t.mu.Lock()
+				st.scheme, st.basic, st.digest = Digest, "", s
+				v, check := s.Authorization(req.Method, req.URL.RequestURI())
+				t.mu.Unlock()
+				return v, check, nil
+			}
+		}
+	}
+	return "", nil, ErrNoScheme
+}
+
+// preempt adds the credentials a host already accepted, and returns the
+// check of the server's proof for them, if any.
+func (t *Transport) preempt(r *http.Request, tg *target) func(string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.hosts[tg.key]
+	if st == nil {
+		return nil
+	}
+	switch {
+	case st.basic != "":
+		r.Header.Set(tg.header, "Basic "+st.basic)
+	case st.digest != nil:
+		v, check := st.digest.Authorization(r.Method, r.URL.RequestURI())
+		r.Header.Set(tg.header, v)
+		return check
+	}
+	return nil
+}
+
+// verify checks what the server proves on success (Digest rspauth).
+func verify(resp *http.Response, check func(string) error) error {
+	if check == nil {
+		return nil
+	}
+	if err := check(resp.Header.Get("Authentication-Info")); err != nil {
+		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
+	}
+	return nil
+}
+
+func allowed(list []string, name string) bool { return len(list) == 0 || named(list, name) }
+
+func named(list []string, name string) bool {
+	for _, s := range list {
+		if strings.EqualFold(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// replayable returns a function giving a fresh copy of the body.
+func replayable(req *http.Request) (func() (io.ReadCloser, error), error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	if req.GetBody != nil {
+		return req.GetBody, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(req.Body, maxReplayBody+1))
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("client: reading body: %w", err)
+	}
+	if len(b) > maxReplayBody {
+		return nil, fmt.Errorf("%w: body over %d bytes without GetBody", ErrBodyReplay, maxReplayBody)
+	}
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, nil
+}
+
+func (t *Transport) clone(req *http.Request, getBody func() (io.ReadCloser, error)) (*http.Request, error) {
+	out := req.Clone(req.Context())
+	if getBody != nil {
+		b, err := getBody()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBodyReplay, err)
+		}
+		out.Body = b
+		out.GetBody = getBody
+	}
+	return out, nil
+}
+
+// drain reads a little of a challenge response so the connection can be
+// reused (NTLM needs the same connection), then closes it.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// mask hides credentials in a header value for traces: the scheme and the
+// first few characters stay.
+func mask(v string) string {
+	scheme, rest, _ := strings.Cut(v, " ")
+	if len(rest) > 8 {
+		rest = rest[:4] + "…(" + fmt.Sprint(len(rest)) + " bytes)"
+	}
+	if strings.EqualFold(scheme, "Basic") {
+		rest = "****"
+	}
+	return scheme + " " + rest
+}

@@ -1,0 +1,151 @@
+package client
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/accounts"
+	"github.com/gatehouse-auth/gatehouse/server"
+)
+
+func gateServer(t *testing.T, schemes []string, tlsOn bool) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	st, err := accounts.Open(filepath.Join(t.TempDir(), "a.db"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.Add("alice", "alicepw", nil)
+	g, err := server.New(server.Options{Store: st, Secret: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		[]server.Site{{Path: "/", Schemes: schemes, BasicOverHTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n401 atomic.Int32
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		io.WriteString(w, server.IdentityFrom(r.Context()).User+":"+string(body))
+	}))
+	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.code == 401 {
+			n401.Add(1)
+		}
+	})
+	var s *httptest.Server
+	if tlsOn {
+		s = httptest.NewTLSServer(count)
+	} else {
+		s = httptest.NewServer(count)
+	}
+	t.Cleanup(s.Close)
+	return s, &n401
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(c int) { w.code = c; w.ResponseWriter.WriteHeader(c) }
+
+func TestDigestSessionOne401(t *testing.T) {
+	s, n401 := gateServer(t, []string{"digest"}, false)
+	c := &http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "alicepw"}}}
+	for i := 0; i < 5; i++ {
+		resp, err := c.Post(s.URL+"/x?i=1", "text/plain", strings.NewReader("body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "alice:body" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	if n := n401.Load(); n != 1 {
+		t.Fatalf("%d 401s for 5 requests, want 1", n)
+	}
+}
+
+func TestBasicOnlyOverTLSUnlessNamed(t *testing.T) {
+	s, _ := gateServer(t, []string{"basic"}, false)
+	tr := &Transport{Server: &Credentials{User: "alice", Password: "alicepw"}}
+	resp, err := (&http.Client{Transport: tr}).Get(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("Basic sent over HTTP unasked: %d", resp.StatusCode)
+	}
+	tr.Schemes = []string{Basic}
+	resp, err = (&http.Client{Transport: tr}).Get(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("named Basic: %d", resp.StatusCode)
+	}
+
+	ts, n401 := gateServer(t, []string{"basic"}, true)
+	base := ts.Client().Transport
+	c := &http.Client{Transport: &Transport{Base: base, Server: &Credentials{User: "alice", Password: "alicepw"}}}
+	for i := 0; i < 3; i++ {
+		resp, err := c.Get(ts.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatal(resp.StatusCode)
+		}
+	}
+	if n401.Load() != 1 {
+		t.Fatalf("%d 401s", n401.Load())
+	}
+}
+
+func TestWrongPasswordReturns401(t *testing.T) {
+	s, _ := gateServer(t, []string{"digest"}, false)
+	c := &http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "nope"}}}
+	resp, err := c.Get(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatal(resp.StatusCode)
+	}
+}
+
+func TestRspauthMismatchFails(t *testing.T) {
+	s, _ := gateServer(t, []string{"digest"}, false)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// a server that takes any Digest answer and forges rspauth
+		req, _ := http.NewRequest(r.Method, s.URL+r.URL.RequestURI(), nil)
+		if r.Header.Get("Authorization") == "" {
+			resp, _ := http.DefaultClient.Do(req)
+			for _, v := range resp.Header.Values("WWW-Authenticate") {
+				w.Header().Add("WWW-Authenticate", v)
+			}
+			resp.Body.Close()
+			w.WriteHeader(401)
+			return
+		}
+		w.Header().Set("Authentication-Info", `qop=auth, rspauth="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"`)
+	}))
+	defer evil.Close()
+	c := &http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "alicepw"}}}
+	if _, err := c.Get(evil.URL); err == nil || !strings.Contains(err.Error(), "mutual") {
+		t.Fatalf("forged rspauth accepted: %v", err)
+	}
+}
