@@ -21,6 +21,7 @@ commands:
   accounts del NAME [--db FILE]
   accounts list [--json] [--db FILE]
   accounts group add|del GROUP NAME [--db FILE]
+  get URL [-u USER[:PASS]] [--digest|--basic|--any] [-x PROXY -U USER[:PASS]] [-k] [-o FILE] [-v] [--json] …
   version                          version and build info
 `
 
@@ -38,6 +39,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stderr)
 	case "accounts":
 		return cmdAccounts(args[1:], stdin, stdout, stderr)
+	case "get":
+		return cmdGet(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "gatehouse %s\n", version)
 		if bi, ok := debug.ReadBuildInfo(); ok {

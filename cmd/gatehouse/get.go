@@ -1,0 +1,226 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/client"
+)
+
+// cmdGet is `gatehouse get URL [flags]`, curl-like (CONTRACT.md).
+func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("u", "", "USER[:PASS] for the server")
+	pwStdin := fs.Bool("password-stdin", false, "read the password of -u (or -U) from stdin")
+	var schemes, proxySchemes []string
+	for _, s := range []string{"negotiate", "ntlm", "digest", "basic"} {
+		s := s
+		fs.BoolFunc(s, "use "+s+" with the server", func(string) error { schemes = append(schemes, s); return nil })
+		fs.BoolFunc("proxy-"+s, "use "+s+" with the proxy", func(string) error { proxySchemes = append(proxySchemes, s); return nil })
+	}
+	fs.BoolFunc("any", "pick the strongest offered scheme (default)", func(string) error { schemes = nil; return nil })
+	spn := fs.String("spn", "", "service principal name (default HTTP/host)")
+	implicitAllow := fs.String("implicit-allow", "", "comma-separated hosts that may receive implicit Kerberos/NTLM credentials")
+	proxy := fs.String("x", "", "proxy URL")
+	fs.StringVar(proxy, "proxy", "", "proxy URL")
+	proxyUser := fs.String("U", "", "USER[:PASS] for the proxy")
+	fs.StringVar(proxyUser, "proxy-user", "", "USER[:PASS] for the proxy")
+	cacert := fs.String("cacert", "", "CA certificates (PEM) to verify the server")
+	cert := fs.String("cert", "", "client certificate (PEM)")
+	key := fs.String("key", "", "client certificate key (PEM)")
+	insecure := fs.Bool("k", false, "do not verify the server certificate")
+	fs.BoolVar(insecure, "insecure", false, "do not verify the server certificate")
+	outFile := fs.String("o", "", "write the body to FILE")
+	method := fs.String("X", "", "request method")
+	data := fs.String("d", "", "request body (@FILE reads a file); implies POST")
+	verbose := fs.Bool("v", false, "trace the exchange to stderr (secrets masked)")
+	asJSON := fs.Bool("json", false, "JSON summary of the exchange to stderr")
+	var headers multi
+	fs.Var(&headers, "H", "extra header 'Name: value' (repeatable)")
+	if err := fs.Parse(interleave(fs, args)); err != nil {
+		return 2
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "gatehouse get: "+format+"\n", a...)
+		return 1
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: gatehouse get URL [flags]")
+		return 2
+	}
+	u, err := url.Parse(fs.Arg(0))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fail("%q is not an http:// or https:// URL", fs.Arg(0))
+	}
+	_ = spn
+	_ = implicitAllow
+
+	tr := &client.Transport{Schemes: schemes, ProxySchemes: proxySchemes}
+	if *verbose {
+		tr.Trace = func(format string, a ...any) { fmt.Fprintf(stderr, "* "+format+"\n", a...) }
+	}
+	if u.User != nil {
+		fmt.Fprintln(stderr, "gatehouse get: warning: credentials in the URL are deprecated (RFC 3986 §3.2.1); use -u")
+		pw, _ := u.User.Password()
+		tr.Server = &client.Credentials{User: u.User.Username(), Password: pw}
+		u.User = nil
+	}
+	if *user != "" {
+		c, err := credentials(*user, *pwStdin, stdin, stderr, "server")
+		if err != nil {
+			return fail("%v", err)
+		}
+		tr.Server = c
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	tc := &tls.Config{InsecureSkipVerify: *insecure}
+	if *cacert != "" {
+		pem, err := os.ReadFile(*cacert)
+		if err != nil {
+			return fail("--cacert: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fail("--cacert: no PEM certificate in %s", *cacert)
+		}
+		tc.RootCAs = pool
+	}
+	if (*cert == "") != (*key == "") {
+		return fail("--cert and --key go together")
+	}
+	if *cert != "" {
+		c, err := tls.LoadX509KeyPair(*cert, *key)
+		if err != nil {
+			return fail("--cert/--key: %v", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	base.TLSClientConfig = tc
+	base.Proxy = nil
+	if *proxy != "" {
+		pu, err := url.Parse(*proxy)
+		if err != nil || pu.Host == "" {
+			return fail("-x: %q is not a proxy URL", *proxy)
+		}
+		base.Proxy = http.ProxyURL(pu)
+		if *proxyUser != "" {
+			c, err := credentials(*proxyUser, *pwStdin && *user == "", stdin, stderr, "proxy")
+			if err != nil {
+				return fail("%v", err)
+			}
+			tr.Proxy = c
+		}
+	}
+	tr.Base = base
+
+	var body io.Reader
+	m := *method
+	if *data != "" {
+		b := []byte(*data)
+		if strings.HasPrefix(*data, "@") {
+			if b, err = os.ReadFile((*data)[1:]); err != nil {
+				return fail("-d: %v", err)
+			}
+		}
+		body = strings.NewReader(string(b))
+		if m == "" {
+			m = http.MethodPost
+		}
+	}
+	if m == "" {
+		m = http.MethodGet
+	}
+	req, err := http.NewRequest(m, u.String(), body)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if *data != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for _, h := range headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return fail("-H %q: want 'Name: value'", h)
+		}
+		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	start := time.Now()
+	resp, err := (&http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fail("%v", err)
+	}
+	defer resp.Body.Close()
+	if *verbose {
+		fmt.Fprintf(stderr, "< %s %s\n", resp.Proto, resp.Status)
+	}
+	var w io.Writer = stdout
+	if *outFile != "" {
+		f, err := os.Create(*outFile)
+		if err != nil {
+			return fail("-o: %v", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return fail("reading body: %v", err)
+	}
+	if *asJSON {
+		sum := map[string]any{"url": u.String(), "status": resp.StatusCode, "bytes": n,
+			"elapsed_ms": time.Since(start).Milliseconds(), "scheme": usedScheme(resp)}
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stderr, string(b))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		reason := resp.Status
+		if resp.StatusCode == 401 || resp.StatusCode == 407 {
+			reason += " (authentication failed or no usable scheme; -v shows the exchange)"
+		}
+		return fail("%s", reason)
+	}
+	return 0
+}
+
+// usedScheme is the scheme of the Authorization the final request carried.
+func usedScheme(resp *http.Response) string {
+	if resp.Request == nil {
+		return ""
+	}
+	s, _, _ := strings.Cut(resp.Request.Header.Get("Authorization"), " ")
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// credentials parses USER[:PASS], reading the password when it is absent.
+func credentials(v string, fromStdin bool, stdin io.Reader, stderr io.Writer, what string) (*client.Credentials, error) {
+	user, pass, ok := strings.Cut(v, ":")
+	if user == "" && !ok {
+		return nil, fmt.Errorf("%s user is empty", what)
+	}
+	if !ok {
+		pw, err := readPassword(stdin, stderr, fromStdin)
+		if err != nil {
+			return nil, fmt.Errorf("%s password: %w", what, err)
+		}
+		pass = pw
+	}
+	return &client.Credentials{User: user, Password: pass}, nil
+}
