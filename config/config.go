@@ -38,6 +38,7 @@ type Config struct {
 	ExtendedProtection ExtendedProtection `yaml:"extended_protection"`
 	Log                Log                `yaml:"log"`
 	Digest             Digest             `yaml:"digest"`
+	SessionLifetime    time.Duration      `yaml:"session_lifetime"` // default 8h
 	Sites              []Site             `yaml:"sites"`
 
 	// Dir is the directory relative paths are resolved against (the
@@ -107,6 +108,9 @@ type Site struct {
 	Upstream      string     `yaml:"upstream"`
 	// BasicOverHTTP lets Basic be offered and accepted without TLS.
 	BasicOverHTTP bool `yaml:"basic_over_http"`
+	// Sessions: after a login, an encrypted expiring cookie spares the
+	// next requests the authentication work (like GssapiUseSessions).
+	Sessions bool `yaml:"sessions"`
 }
 
 // RuleYAML is one authorization list item: exactly one of allow / deny.
@@ -196,6 +200,9 @@ func (c *Config) applyDefaults() {
 	if c.Digest.NonceLifetime == 0 {
 		c.Digest.NonceLifetime = 5 * time.Minute
 	}
+	if c.SessionLifetime == 0 {
+		c.SessionLifetime = 8 * time.Hour
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -273,6 +280,9 @@ func (c *Config) validate() error {
 	}
 	if c.Digest.NonceLifetime < time.Second || c.Digest.NonceLifetime > 24*time.Hour {
 		return fmt.Errorf("digest.nonce_lifetime: %v is outside 1s..24h", c.Digest.NonceLifetime)
+	}
+	if c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour {
+		return fmt.Errorf("session_lifetime: %v is outside 1m..720h", c.SessionLifetime)
 	}
 	if len(c.Sites) == 0 {
 		return errors.New("sites: at least one site is needed")

@@ -27,6 +27,9 @@ type Site struct {
 	Handler http.Handler // nil: the handler passed to Wrap
 	// BasicOverHTTP offers and accepts Basic without TLS.
 	BasicOverHTTP bool
+	// Sessions seals the identity into a cookie after a login, so later
+	// requests skip the authentication work (Options.SessionKeys needed).
+	Sessions bool
 }
 
 // Options are what the schemes share.
@@ -41,21 +44,27 @@ type Options struct {
 	// (0: digest.DefaultNonceLifetime).
 	DigestAlgorithms []digest.Algorithm
 	NonceLifetime    time.Duration
-	Logger           *slog.Logger
-	Registry         prometheus.Registerer // nil: metrics are not registered
+	// SessionKeys seal session cookies (first seals, all open); see
+	// LoadSessionKeys. SessionLifetime 0 means DefaultSessionLifetime.
+	SessionKeys     [][]byte
+	SessionLifetime time.Duration
+	Logger          *slog.Logger
+	Registry        prometheus.Registerer // nil: metrics are not registered
 }
 
 // Gate is the authentication middleware.
 type Gate struct {
-	conns   connTracker
-	sites   []*site // longest path first
-	log     *slog.Logger
-	metrics *metrics
+	conns    connTracker
+	sessions *sessionSealer
+	sites    []*site // longest path first
+	log      *slog.Logger
+	metrics  *metrics
 }
 
 type site struct {
 	path      string // lowercase, no trailing slash except "/"
 	anonymous bool
+	sessions  bool
 	schemes   []scheme // challenge order
 	rules     authz.Rules
 	handler   http.Handler
@@ -98,7 +107,16 @@ func New(o Options, sites []Site) (*Gate, error) {
 			return nil, fmt.Errorf("%w: site path %q twice", ErrConfig, s.Path)
 		}
 		seen[p] = true
-		st := &site{path: p, rules: s.Rules, handler: s.Handler}
+		st := &site{path: p, rules: s.Rules, handler: s.Handler, sessions: s.Sessions}
+		if s.Sessions && g.sessions == nil {
+			if len(o.SessionKeys) == 0 {
+				return nil, fmt.Errorf("%w: site %s: sessions need session keys", ErrConfig, s.Path)
+			}
+			var err error
+			if g.sessions, err = newSessionSealer(o.SessionKeys, o.SessionLifetime); err != nil {
+				return nil, err
+			}
+		}
 		names := append([]string(nil), s.Schemes...)
 		sort.SliceStable(names, func(i, j int) bool { return orderOf(names[i]) < orderOf(names[j]) })
 		for _, name := range names {
@@ -215,6 +233,14 @@ func anonymousIdentity(r *http.Request) *Identity {
 // authenticate returns the identity, or nil after writing the response.
 func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *Identity {
 	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 && st.sessions {
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			if id := g.sessions.open(c.Value, st.path, time.Now()); id != nil {
+				g.metrics.attempt("session", "success")
+				return id
+			}
+		}
+	}
 	if len(vals) == 0 {
 		if st.anonymous {
 			return anonymousIdentity(r)
@@ -256,6 +282,11 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 		g.log.Debug("authenticated", "scheme", sc.Name(), "user", out.user, "path", r.URL.Path, "remote", r.RemoteAddr)
 		for _, h := range out.header {
 			w.Header().Add(infoHeader(sc), h)
+		}
+		if st.sessions {
+			if err := g.sessions.setCookie(w, r, out.id, st.path); err != nil {
+				g.log.Error("session cookie", "error", err)
+			}
 		}
 		return out.id
 	case resContinue:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/authheader"
@@ -244,5 +246,50 @@ func TestProxyStripsSpoofedHeaders(t *testing.T) {
 	resp.Body.Close()
 	if got.Get("X-Remote-User") != "" || got.Get("Remote-User") != "" {
 		t.Fatalf("spoofed identity reached upstream: %v", got)
+	}
+}
+
+func TestSessions(t *testing.T) {
+	keys := [][]byte{make([]byte, 32)}
+	g, err := New(Options{Store: testStore(t), Secret: make([]byte, 32), SessionKeys: keys,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		[]Site{{Path: "/s", Schemes: []string{"basic"}, Sessions: true, Handler: WhoAmI()},
+			{Path: "/other", Schemes: []string{"basic"}, Sessions: true, Handler: WhoAmI()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Wrap(nil)
+	w := do(t, h, "GET", "/s", basicHdr("alice", "alicepw"), true)
+	cookies := w.Result().Cookies()
+	if w.Code != 200 || len(cookies) != 1 || !cookies[0].HttpOnly || !cookies[0].Secure || cookies[0].Path != "/s" {
+		t.Fatalf("login: %d %v", w.Code, cookies)
+	}
+	if m := whoami(t, w); m["session"] != false {
+		t.Fatal("first login marked as session")
+	}
+	cookie := map[string]string{"Cookie": SessionCookie + "=" + cookies[0].Value}
+	w = do(t, h, "GET", "/s/x", cookie, true)
+	if m := whoami(t, w); w.Code != 200 || m["session"] != true || m["user"] != "alice" || m["scheme"] != "Basic" {
+		t.Fatalf("session: %d %v", w.Code, m)
+	}
+	// scoped to its site, tamper-evident
+	if w := do(t, h, "GET", "/other", cookie, true); w.Code != 401 {
+		t.Fatalf("cookie accepted on another site: %d", w.Code)
+	}
+	bad := cookies[0].Value[:len(cookies[0].Value)-2] + "AA"
+	if w := do(t, h, "GET", "/s", map[string]string{"Cookie": SessionCookie + "=" + bad}, true); w.Code != 401 {
+		t.Fatalf("tampered cookie: %d", w.Code)
+	}
+	// expiry
+	s, _ := newSessionSealer(keys, time.Minute)
+	v, _ := s.seal(&Identity{User: "a"}, "/s", time.Now().Add(-2*time.Minute))
+	if s.open(v, "/s", time.Now()) != nil {
+		t.Fatal("expired session accepted")
+	}
+	// rotation: a cookie sealed with an old key still opens while listed
+	s2, _ := newSessionSealer([][]byte{bytes.Repeat([]byte{1}, 32), keys[0]}, time.Minute)
+	v, _ = s.seal(&Identity{User: "a"}, "/s", time.Now())
+	if s2.open(v, "/s", time.Now()) == nil {
+		t.Fatal("old key not accepted")
 	}
 }

@@ -59,6 +59,20 @@ func (id *Identity) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
+// UnmarshalJSON reads what MarshalJSON writes.
+func (id *Identity) UnmarshalJSON(b []byte) error {
+	var j identityJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*id = Identity{
+		User: j.User, Name: j.Name, Domain: j.Domain, Scheme: j.Scheme, Mechanism: j.Mechanism,
+		Groups: j.Groups, SIDs: j.SIDs, ServiceName: j.ServiceName, ChannelBinding: j.ChannelBinding,
+		Delegated: j.Delegated, Session: j.Session,
+	}
+	return nil
+}
+
 type identityKey struct{}
 
 // IdentityFrom returns the request's identity, or nil outside the middleware.

@@ -27,7 +27,7 @@ func (m *metrics) attempt(scheme, outcome string) {
 	// Scheme names from the wire are bounded to the known ones so a client
 	// cannot grow the label set.
 	known := "other"
-	for _, k := range []string{"Basic", "Digest", "NTLM", "Negotiate", "Certificate"} {
+	for _, k := range []string{"Basic", "Digest", "NTLM", "Negotiate", "Certificate", "session"} {
 		if strings.EqualFold(k, scheme) {
 			known = k
 		}

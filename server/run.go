@@ -74,9 +74,16 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var sessionKeys [][]byte
 	sites := make([]Site, 0, len(cfg.Sites))
 	for _, s := range cfg.Sites {
-		site := Site{Path: s.Path, Schemes: s.Auth, BasicOverHTTP: s.BasicOverHTTP}
+		site := Site{Path: s.Path, Schemes: s.Auth, BasicOverHTTP: s.BasicOverHTTP, Sessions: s.Sessions}
+		if s.Sessions && sessionKeys == nil {
+			if sessionKeys, err = LoadSessionKeys(filepath.Join(stateDir, "session.keys")); err != nil {
+				store.Close()
+				return nil, err
+			}
+		}
 		for _, ry := range s.Authorization {
 			rule, err := ry.Rule()
 			if err != nil {
@@ -110,7 +117,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		algs = append(algs, alg)
 	}
 	gate, err := New(Options{Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
-		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime}, sites)
+		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
+		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime}, sites)
 	if err != nil {
 		store.Close()
 		return nil, err
