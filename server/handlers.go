@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strings"
 )
 
@@ -51,8 +52,12 @@ var whoamiHTML = template.Must(template.New("whoami").Parse(`<!doctype html>
 </body></html>
 `))
 
-// Static serves files under root for the site at prefix.
+// Static serves files under root for the site at prefix; when root is a
+// regular file, every request gets that file.
 func Static(prefix, root string) http.Handler {
+	if st, err := os.Stat(root); err == nil && st.Mode().IsRegular() {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, root) })
+	}
 	fs := http.FileServer(http.Dir(root))
 	if prefix == "/" {
 		return fs

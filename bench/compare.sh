@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# compare.sh -- Gatehouse against Apache httpd + mod_auth_gssapi, side by side
+# in one run, with the anchors' load generator (../shared/anchors/loadgen)
+# and the same settings for both. Prints req/s, p50/p99 and server CPU per
+# request for each and their ratio, and writes bench/results/<time>.txt.
+#
+# Two set-ups, as in the anchors:
+#   shared : server and load generator share both cores, c=8, tokens built on the fly
+#   pinned : server on core 0, load generator on core 1, c=32, tokens pre-built
+# Env: D (10s), WARMUP (1s), SETUPS ("shared pinned"), MODES ("open krb sess")
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"; TOP="$(cd "$HERE/.." && pwd)"
+D="${D:-10s}"; WARMUP="${WARMUP:-1s}"; SETUPS="${SETUPS:-shared pinned}"; MODES="${MODES:-open krb sess}"
+WORK="${BENCH_DIR:-/tmp/gatehouse-bench}"; mkdir -p "$WORK" "$HERE/results"
+OUT="$HERE/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
+ANCHORS="${ANCHORS:-$TOP/../shared/anchors}"
+GH_PORT=18190; AP_PORT=18180
+log() { echo "bench: $*" >&2; }
+
+[[ -d "$ANCHORS/loadgen" ]] || { log "no load generator at $ANCHORS/loadgen"; exit 1; }
+(cd "$ANCHORS/loadgen" && go build -o "$WORK/loadgen" .)
+(cd "$TOP" && go build -o "$WORK/gatehouse" ./cmd/gatehouse)
+
+eval "$("$TOP/scripts/kdc-up.sh" "$WORK/kdc")"
+"$HERE/apache.sh" up "$WORK/apache" "$GATEHOUSE_KEYTAB" "$AP_PORT"
+
+# Gatehouse: same three locations, same 3-byte body.
+mkdir -p "$WORK/gh/htdocs"; printf 'ok\n' >"$WORK/gh/htdocs/ok"
+cat >"$WORK/gh/gatehouse.yaml" <<CONF
+state_dir: $WORK/gh/state
+accounts: $WORK/gh/gatehouse.db
+log: {level: warn}
+listen: [{addr: 127.0.0.1:$GH_PORT}]
+kerberos: {keytab: $GATEHOUSE_KEYTAB}
+sites:
+  - {path: /, auth: [anonymous], handler: static, root: $WORK/gh/htdocs/ok}
+  - {path: /krb, auth: [negotiate], handler: static, root: $WORK/gh/htdocs/ok}
+  - {path: /sess, auth: [negotiate], sessions: true, handler: static, root: $WORK/gh/htdocs/ok}
+CONF
+cleanup() {
+  [[ -n "${ghpid:-}" ]] && kill "$ghpid" 2>/dev/null || true
+  "$HERE/apache.sh" down "$WORK/apache" || true
+  "$TOP/scripts/kdc-down.sh" "$WORK/kdc" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+start_gatehouse() { # $1: taskset prefix
+  [[ -n "${ghpid:-}" ]] && { kill "$ghpid"; wait "$ghpid" 2>/dev/null || true; }
+  $1 "$WORK/gatehouse" serve --config "$WORK/gh/gatehouse.yaml" 2>"$WORK/gh/serve.log" &
+  ghpid=$!; echo "$ghpid" >"$WORK/gh/pid"
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$GH_PORT") 2>/dev/null && return; sleep 0.1; done
+  log "gatehouse did not start"; cat "$WORK/gh/serve.log" >&2; exit 1
+}
+
+{
+  echo "# Gatehouse vs Apache httpd + mod_auth_gssapi, $(date -u +%FT%TZ), $(nproc) cores"
+  echo "# rerun: D=$D SETUPS='$SETUPS' MODES='$MODES' bench/compare.sh"
+  printf '%-7s %-5s %-10s %10s %9s %9s %12s\n' setup mode server req/s p50_ms p99_ms cpu_us/req
+} | tee "$OUT"
+
+for setup in $SETUPS; do
+  if [[ $setup == pinned ]]; then srvset="taskset -c 0"; lgset="taskset -c 1"; conc=32; pregen="-pregen 400000"
+  else srvset=""; lgset=""; conc=8; pregen=""; fi
+  # Apache is restarted under the same pinning
+  "$HERE/apache.sh" down "$WORK/apache"
+  $srvset "$HERE/apache.sh" up "$WORK/apache" "$GATEHOUSE_KEYTAB" "$AP_PORT"
+  start_gatehouse "$srvset"
+  for mode in $MODES; do
+    lmode=$mode; extra=""
+    [[ $mode == krb ]] && extra="$pregen"
+    [[ $mode == sess ]] && lmode=session
+    declare -A rps=()
+    for server in apache gatehouse; do
+      if [[ $server == apache ]]; then port=$AP_PORT; pidf="$WORK/apache/run/httpd.pid"; else port=$GH_PORT; pidf="$WORK/gh/pid"; fi
+      res=$($lgset "$WORK/loadgen" -mode "$lmode" -c "$conc" -d "$D" -warmup "$WARMUP" $extra \
+        -url "http://localhost:$port/$mode" -server-pidfile "$pidf" -json 2>/dev/null | tail -1)
+      line=$(python3 - "$res" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+def g(*ks):
+    for k in ks:
+        if k in r: return r[k]
+    return float("nan")
+rps = g("rps")
+cpu = g("server_cpu_pct") / 100 * 1e6 / rps if rps else float("nan")
+print("%.0f %.2f %.2f %.1f" % (rps, g("p50_ms"), g("p99_ms"), cpu))
+PY
+)
+      read -r r p50 p99 cpu <<<"$line"
+      rps[$server]=$r
+      printf '%-7s %-5s %-10s %10s %9s %9s %12s\n' "$setup" "$mode" "$server" "$r" "$p50" "$p99" "$cpu" | tee -a "$OUT"
+    done
+    python3 -c "import sys; a,g=float(sys.argv[1]),float(sys.argv[2]); print('%-7s %-5s ratio      %10.2fx' % (sys.argv[3], sys.argv[4], g/a if a else float('nan')))" \
+      "${rps[apache]}" "${rps[gatehouse]}" "$setup" "$mode" | tee -a "$OUT"
+  done
+done
+log "results in $OUT"
