@@ -113,13 +113,19 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if err != nil || pu.Host == "" {
 			return fail("-x: %q is not a proxy URL", *proxy)
 		}
-		base.Proxy = http.ProxyURL(pu)
 		if *proxyUser != "" {
 			c, err := credentials(*proxyUser, *pwStdin && *user == "", stdin, stderr, "proxy")
 			if err != nil {
 				return fail("%v", err)
 			}
 			tr.Proxy = c
+		}
+		if u.Scheme == "https" {
+			// our own CONNECT, so that 407s are answered on the tunnel's connection
+			cd := &client.ConnectDialer{Proxy: pu, Transport: tr, TLS: tc}
+			base.DialTLSContext = cd.DialTLSContext
+		} else {
+			base.Proxy = http.ProxyURL(pu)
 		}
 	}
 	tr.Base = base
