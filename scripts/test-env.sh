@@ -9,6 +9,12 @@ PKGS=(
   curl                      # curl --basic/--digest/--ntlm/--negotiate
   python3-requests          # requests HTTPDigestAuth/HTTPBasicAuth (Debian's /usr/bin/python3)
   ca-certificates
+  krb5-user                 # kinit/kvno for the throwaway realm (scripts/kdc-up.sh adds the KDC)
+  python3-gssapi            # MIT GSSAPI from Python: Kerberos and (with gss-ntlmssp) NTLM initiators
+  python3-requests-kerberos # requests HTTPKerberosAuth
+  python3-requests-ntlm     # requests HttpNtlmAuth
+  gss-ntlmssp               # NTLM mechanism for MIT GSSAPI
+  chromium-headless-shell   # a real browser: Negotiate and NTLM
 )
 
 log() { echo "test-env: $*" >&2; }
