@@ -142,6 +142,17 @@ if [[ ! -s "$KEYTAB" ]]; then
   log "exported $KEYTAB"
 fi
 chmod 0644 "$KEYTAB"
+# A second service, HTTP/elsewhere, with its own keytab: a server holding
+# only it must refuse tickets for HTTP/localhost.
+OTHER_KEYTAB="$DIR/elsewhere.keytab"
+if ! has_princ HTTP/elsewhere; then
+  kadm "addprinc -e \"$ENCTYPES\" -randkey HTTP/elsewhere" >/dev/null
+fi
+if [[ ! -s "$OTHER_KEYTAB" ]]; then
+  kadm "ktadd -norandkey -k $OTHER_KEYTAB HTTP/elsewhere" >/dev/null
+  [[ -s "$OTHER_KEYTAB" ]] || die "could not export $OTHER_KEYTAB"
+fi
+chmod 0644 "$OTHER_KEYTAB"
 
 # ---- krb5kdc, only when ours is not already running ------------------------
 ours_running() {
@@ -171,6 +182,7 @@ export KRB5_CONFIG='$KRB5_CONF'
 export GATEHOUSE_KDC_DIR='$DIR'
 export GATEHOUSE_KRB5_CONFIG='$KRB5_CONF'
 export GATEHOUSE_KEYTAB='$KEYTAB'
+export GATEHOUSE_OTHER_KEYTAB='$OTHER_KEYTAB'
 export GATEHOUSE_REALM='$REALM'
 export GATEHOUSE_KRB_USER='alice'
 export GATEHOUSE_KRB_PASSWORD='alicepw'

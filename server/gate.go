@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/authheader"
 	"github.com/gatehouse-auth/gatehouse/authz"
 	"github.com/gatehouse-auth/gatehouse/digest"
+	"github.com/gatehouse-auth/gatehouse/krb"
 )
 
 // Site is one virtual directory: a path prefix, the schemes it accepts, its
@@ -44,6 +45,8 @@ type Options struct {
 	// (0: digest.DefaultNonceLifetime).
 	DigestAlgorithms []digest.Algorithm
 	NonceLifetime    time.Duration
+	// Kerberos accepts Kerberos inside Negotiate; nil: no keytab.
+	Kerberos *krb.Acceptor
 	// SessionKeys seal session cookies (first seals, all open); see
 	// LoadSessionKeys. SessionLifetime 0 means DefaultSessionLifetime.
 	SessionKeys     [][]byte
@@ -128,6 +131,11 @@ func New(o Options, sites []Site) (*Gate, error) {
 					return nil, fmt.Errorf("%w: site %s: basic needs an account store", ErrConfig, s.Path)
 				}
 				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache})
+			case "negotiate":
+				if o.Kerberos == nil {
+					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab", ErrConfig, s.Path)
+				}
+				st.schemes = append(st.schemes, &negotiateScheme{krb: o.Kerberos})
 			case "digest":
 				if o.Store == nil {
 					return nil, fmt.Errorf("%w: site %s: digest needs an account store", ErrConfig, s.Path)

@@ -22,6 +22,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/config"
 	"github.com/gatehouse-auth/gatehouse/digest"
+	"github.com/gatehouse-auth/gatehouse/krb"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Timeouts and limits of the HTTP servers. A slow client holding a
@@ -74,6 +76,13 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var acceptor *krb.Acceptor
+	if cfg.Kerberos.Keytab != "" {
+		if acceptor, err = newKerberos(cfg); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	var sessionKeys [][]byte
 	sites := make([]Site, 0, len(cfg.Sites))
 	for _, s := range cfg.Sites {
@@ -118,7 +127,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	}
 	gate, err := New(Options{Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
-		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime}, sites)
+		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor}, sites)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -247,6 +256,24 @@ func (r *Running) close() {
 		s.Close()
 	}
 	r.store.Close()
+}
+
+// newKerberos loads the keytab and builds the acceptor.
+func newKerberos(cfg *config.Config) (*krb.Acceptor, error) {
+	path := cfg.Path(cfg.Kerberos.Keytab)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("server: kerberos.keytab: %w", err)
+	}
+	kt := keytab.New()
+	if err := kt.Unmarshal(b); err != nil {
+		return nil, fmt.Errorf("server: kerberos.keytab %s: %w", path, err)
+	}
+	a, err := krb.NewAcceptor(krb.Config{Keytab: kt, Principals: cfg.Kerberos.ServicePrincipals, ClockSkew: cfg.Kerberos.ClockSkew})
+	if err != nil {
+		return nil, fmt.Errorf("server: kerberos: %w", err)
+	}
+	return a, nil
 }
 
 // loadOrCreateSecret reads a 32-byte key, creating it (0600) on first use.
