@@ -30,7 +30,7 @@ if ((${#need[@]})); then
   [[ -e /usr/sbin/policy-rc.d ]] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; }
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
-  [[ -n "$made" ]] && rm -f /usr/sbin/policy-rc.d
+  if [[ -n "$made" ]]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 mkdir -p "$DIR"/{logs,run,htdocs,rcache}

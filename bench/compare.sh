@@ -21,6 +21,10 @@ log() { echo "bench: $*" >&2; }
 (cd "$ANCHORS/loadgen" && go build -o "$WORK/loadgen" .)
 (cd "$TOP" && go build -o "$WORK/gatehouse" ./cmd/gatehouse)
 
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+KDC_PORT="${KDC_PORT:-18888}"
+while ! port_free "$KDC_PORT" || ! port_free $((KDC_PORT + 1)); do KDC_PORT=$((KDC_PORT + 3)); done
+export KDC_PORT
 eval "$("$TOP/scripts/kdc-up.sh" "$WORK/kdc")"
 "$HERE/apache.sh" up "$WORK/apache" "$GATEHOUSE_KEYTAB" "$AP_PORT"
 

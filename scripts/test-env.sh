@@ -35,6 +35,6 @@ if ((${#need[@]})); then
   fi
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-  [[ -n "$tmp_policy" ]] && rm -f /usr/sbin/policy-rc.d
+  if [[ -n "$tmp_policy" ]]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 log "peers installed"
