@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"html/template"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"time"
 )
 
 // WhoAmI writes the request's identity: JSON when the client asks for
@@ -56,7 +59,7 @@ var whoamiHTML = template.Must(template.New("whoami").Parse(`<!doctype html>
 // regular file, every request gets that file.
 func Static(prefix, root string) http.Handler {
 	if st, err := os.Stat(root); err == nil && st.Mode().IsRegular() {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, root) })
+		return &singleFile{path: root}
 	}
 	fs := http.FileServer(http.Dir(root))
 	if prefix == "/" {
@@ -98,4 +101,46 @@ func Proxy(upstream *url.URL) http.Handler {
 			}
 		},
 	}
+}
+
+// singleFile serves one small file from memory, re-reading it when its
+// modification time changes (checked at most once per singleFileRecheck),
+// which spares the open/stat/read system calls per request that
+// http.ServeFile makes. Files over singleFileMax are served from disk.
+type singleFile struct {
+	path string
+	mu   sync.Mutex
+	body []byte
+	mod  time.Time
+	seen time.Time // last stat
+}
+
+const (
+	singleFileRecheck = time.Second
+	singleFileMax     = 1 << 20
+)
+
+func (f *singleFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	now := time.Now()
+	if now.Sub(f.seen) > singleFileRecheck {
+		f.seen = now
+		st, err := os.Stat(f.path)
+		if err != nil || st.Size() > singleFileMax {
+			f.body = nil
+		} else if f.body == nil || !st.ModTime().Equal(f.mod) {
+			if b, err := os.ReadFile(f.path); err == nil && len(b) <= singleFileMax {
+				f.body, f.mod = b, st.ModTime()
+			} else {
+				f.body = nil
+			}
+		}
+	}
+	body, mod := f.body, f.mod
+	f.mu.Unlock()
+	if body == nil {
+		http.ServeFile(w, r, f.path)
+		return
+	}
+	http.ServeContent(w, r, f.path, mod, bytes.NewReader(body))
 }

@@ -2,13 +2,21 @@ package server
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 type metrics struct {
 	attempts *prometheus.CounterVec
+	// counters caches the children of attempts: WithLabelValues hashes
+	// its labels on every call, and this runs on every request.
+	counters sync.Map // [2]string -> prometheus.Counter
 }
+
+// knownSchemes bounds the scheme label: names from the wire are mapped to
+// these, or "other", so a client cannot grow the label set.
+var knownSchemes = []string{"Basic", "Digest", "NTLM", "Negotiate", "Certificate", "session"}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -24,14 +32,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 func (m *metrics) attempt(scheme, outcome string) {
-	// Scheme names from the wire are bounded to the known ones so a client
-	// cannot grow the label set.
 	known := "other"
-	for _, k := range []string{"Basic", "Digest", "NTLM", "Negotiate", "Certificate", "session"} {
+	for _, k := range knownSchemes {
 		if strings.EqualFold(k, scheme) {
 			known = k
+			break
 		}
 	}
-	scheme = known
-	m.attempts.WithLabelValues(scheme, outcome).Inc()
+	key := [2]string{known, outcome}
+	if c, ok := m.counters.Load(key); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.attempts.WithLabelValues(known, outcome)
+	m.counters.Store(key, c)
+	c.Inc()
 }

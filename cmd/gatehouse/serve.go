@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/config"
@@ -18,6 +19,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "YAML config file (default: the embedded default)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to FILE until shutdown (for bench/)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -44,6 +46,18 @@ func cmdServe(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
 		return 1
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
