@@ -61,6 +61,7 @@ LoadModule session_module        $MODS/mod_session.so
 LoadModule session_cookie_module $MODS/mod_session_cookie.so
 LoadModule session_crypto_module $MODS/mod_session_crypto.so
 LoadModule mime_module        $MODS/mod_mime.so
+TypesConfig /etc/mime.types
 SessionCryptoDriver openssl
 KeepAlive On
 MaxKeepAliveRequests 0

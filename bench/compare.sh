@@ -21,6 +21,13 @@ log() { echo "bench: $*" >&2; }
 (cd "$ANCHORS/loadgen" && go build -o "$WORK/loadgen" .)
 (cd "$TOP" && go build -o "$WORK/gatehouse" ./cmd/gatehouse)
 
+cleanup() {
+  [[ -n "${ghpid:-}" ]] && kill "$ghpid" 2>/dev/null || true
+  "$HERE/apache.sh" down "$WORK/apache" || true
+  "$TOP/scripts/kdc-down.sh" "$WORK/kdc" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 KDC_PORT="${KDC_PORT:-18888}"
 while ! port_free "$KDC_PORT" || ! port_free $((KDC_PORT + 1)); do KDC_PORT=$((KDC_PORT + 3)); done
@@ -41,12 +48,6 @@ sites:
   - {path: /krb, auth: [negotiate], handler: static, root: $WORK/gh/htdocs/ok}
   - {path: /sess, auth: [negotiate], sessions: true, handler: static, root: $WORK/gh/htdocs/ok}
 CONF
-cleanup() {
-  [[ -n "${ghpid:-}" ]] && kill "$ghpid" 2>/dev/null || true
-  "$HERE/apache.sh" down "$WORK/apache" || true
-  "$TOP/scripts/kdc-down.sh" "$WORK/kdc" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
 
 start_gatehouse() { # $1: taskset prefix
   [[ -n "${ghpid:-}" ]] && { kill "$ghpid"; wait "$ghpid" 2>/dev/null || true; }

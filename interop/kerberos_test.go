@@ -275,3 +275,38 @@ func loadKeytab(t *testing.T, path string) *keytab.Keytab {
 	}
 	return kt
 }
+
+// TestKerberosSessions logs in once with Negotiate, then uses only the
+// session cookie (curl's cookie jar, no ticket needed any more).
+func TestKerberosSessions(t *testing.T) {
+	k := testenv.NeedKDC(t)
+	curl := testenv.LookPath(t, "curl")
+	env := kinit(t, k)
+	s := serve(t, t.TempDir(), `
+state_dir: ./state
+listen: [{addr: 127.0.0.1:0}]
+kerberos: {keytab: `+k.Keytab+`}
+sites:
+  - {path: /, auth: [anonymous]}
+  - {path: /app, auth: [negotiate], sessions: true}
+`, 1)
+	jar := filepath.Join(t.TempDir(), "jar")
+	out, err := run(t, env, curl, "-sf", "--negotiate", "-u", ":", "-c", jar, "-H", "Accept: application/json", s.HTTP+"/app/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := parseWhoami(t, out); w.Session || w.Mechanism != "kerberos" {
+		t.Fatalf("login: %+v", w)
+	}
+	// no Negotiate now: the cookie alone
+	out, err = run(t, nil, curl, "-sf", "-b", jar, "-H", "Accept: application/json", s.HTTP+"/app/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := parseWhoami(t, out); !w.Session || w.User != "alice@EXAMPLE.TEST" || w.Scheme != "Negotiate" {
+		t.Fatalf("session: %+v", w)
+	}
+	if c := curlCode(t, s.HTTP+"/app/x"); c != "401" {
+		t.Errorf("without the cookie: %s", c)
+	}
+}
