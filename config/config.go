@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,6 +82,12 @@ type ExtendedProtection struct {
 	Enforcement  string   `yaml:"enforcement"` // never | when_supported | always
 	Scenario     string   `yaml:"scenario"`    // transport_selected | trusted_proxy
 	ServiceNames []string `yaml:"service_names"`
+	// HostNames the server is reached by, added to the derived service
+	// names (HTTP/name, HTTP/name:port).
+	HostNames []string `yaml:"host_names"`
+	// TrustedProxies: addresses or CIDRs of the front ends that terminate
+	// TLS in the trusted_proxy scenario.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Digest tunes the Digest scheme.
@@ -267,6 +274,14 @@ func (c *Config) validate() error {
 	if err := oneOf("extended_protection.scenario", c.ExtendedProtection.Scenario, "transport_selected", "trusted_proxy"); err != nil {
 		return err
 	}
+	for i, p := range c.ExtendedProtection.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			return fmt.Errorf("extended_protection.trusted_proxies[%d]: %v", i, err)
+		}
+	}
+	if c.ExtendedProtection.Scenario == "trusted_proxy" && len(c.ExtendedProtection.TrustedProxies) == 0 {
+		return errors.New("extended_protection.trusted_proxies: the trusted_proxy scenario needs the proxies' addresses")
+	}
 	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		return err
 	}
@@ -327,6 +342,18 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// ParsePrefix reads an address or a CIDR.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // CleanSitePath strips a trailing slash (but keeps "/").

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/authheader"
 	"github.com/gatehouse-auth/gatehouse/authz"
 	"github.com/gatehouse-auth/gatehouse/digest"
+	"github.com/gatehouse-auth/gatehouse/epa"
 	"github.com/gatehouse-auth/gatehouse/krb"
 )
 
@@ -47,6 +49,11 @@ type Options struct {
 	NonceLifetime    time.Duration
 	// Kerberos accepts Kerberos inside Negotiate; nil: no keytab.
 	Kerberos *krb.Acceptor
+	// Protection is the Extended Protection policy for Kerberos and NTLM
+	// (zero: enforcement never); TrustedProxies the front ends trusted in
+	// the trusted_proxy scenario.
+	Protection     epa.Policy
+	TrustedProxies []netip.Prefix
 	// SessionKeys seal session cookies (first seals, all open); see
 	// LoadSessionKeys. SessionLifetime 0 means DefaultSessionLifetime.
 	SessionKeys     [][]byte
@@ -95,6 +102,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 		realm = accounts.DefaultRealm
 	}
 	g := &Gate{log: o.Logger, metrics: newMetrics(o.Registry)}
+	grd := &guard{policy: o.Protection, proxies: o.TrustedProxies}
 	var dsrv *digest.Server
 	cache := newVerifiedCache(o.Secret)
 	seen := map[string]bool{}
@@ -135,7 +143,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 				if o.Kerberos == nil {
 					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab", ErrConfig, s.Path)
 				}
-				st.schemes = append(st.schemes, &negotiateScheme{krb: o.Kerberos})
+				st.schemes = append(st.schemes, &negotiateScheme{krb: o.Kerberos, guard: grd})
 			case "digest":
 				if o.Store == nil {
 					return nil, fmt.Errorf("%w: site %s: digest needs an account store", ErrConfig, s.Path)

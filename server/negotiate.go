@@ -15,7 +15,8 @@ import (
 // Kerberos, or a raw Kerberos GSS token as some clients send. With mutual
 // authentication the AP-REP goes back in WWW-Authenticate with the 200.
 type negotiateScheme struct {
-	krb *krb.Acceptor
+	krb   *krb.Acceptor
+	guard *guard
 }
 
 func (n *negotiateScheme) Name() string                            { return "Negotiate" }
@@ -80,6 +81,15 @@ func (n *negotiateScheme) kerberos(r *http.Request, tok []byte, inSPNEGO bool, s
 		return fail(err.Error(), "")
 	}
 	id := kerberosIdentity(res, r)
+	var sent [16]byte
+	if res.HasBindings {
+		sent = res.Bindings
+	}
+	d := n.guard.check(r, sent, true, *id.ServiceName)
+	if !d.Allow {
+		return fail("extended protection: "+d.Reason, id.User)
+	}
+	id.ServiceName, id.ChannelBinding = d.ServiceName, d.ChannelBinding
 	out := outcome{res: resSuccess, id: id, user: id.User}
 	resp := res.ResponseToken
 	if inSPNEGO {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/config"
 	"github.com/gatehouse-auth/gatehouse/digest"
+	"github.com/gatehouse-auth/gatehouse/epa"
 	"github.com/gatehouse-auth/gatehouse/krb"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
@@ -125,7 +127,12 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		}
 		algs = append(algs, alg)
 	}
-	gate, err := New(Options{Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
+	prot, proxies, err := protection(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	gate, err := New(Options{Protection: prot, TrustedProxies: proxies, Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
 		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor}, sites)
 	if err != nil {
@@ -201,6 +208,11 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 			}
 			srv.TLSConfig = tc
 			ln = tls.NewListener(ln, tc)
+			if lc := leaf(cert); lc != nil {
+				srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+					return withBinding(gate.ConnContext(ctx, c), lc)
+				}
+			}
 		}
 		run.servers = append(run.servers, srv)
 		run.addrs = append(run.addrs, ln.Addr())
@@ -256,6 +268,40 @@ func (r *Running) close() {
 		s.Close()
 	}
 	r.store.Close()
+}
+
+// protection builds the Extended Protection policy.
+func protection(cfg *config.Config) (epa.Policy, []netip.Prefix, error) {
+	var p epa.Policy
+	var err error
+	ep := cfg.ExtendedProtection
+	if p.Enforcement, err = epa.ParseEnforcement(ep.Enforcement); err != nil {
+		return p, nil, err
+	}
+	if p.Scenario, err = epa.ParseScenario(ep.Scenario); err != nil {
+		return p, nil, err
+	}
+	p.ServiceNames = ep.ServiceNames
+	if len(p.ServiceNames) == 0 {
+		var addrs []string
+		for _, l := range cfg.Listen {
+			addrs = append(addrs, l.Addr)
+		}
+		hosts := ep.HostNames
+		if h, err := os.Hostname(); err == nil && h != "" {
+			hosts = append(hosts, h)
+		}
+		p.ServiceNames = epa.DefaultServiceNames(addrs, hosts)
+	}
+	var proxies []netip.Prefix
+	for _, s := range ep.TrustedProxies {
+		pr, err := config.ParsePrefix(s)
+		if err != nil {
+			return p, nil, err
+		}
+		proxies = append(proxies, pr)
+	}
+	return p, proxies, nil
 }
 
 // newKerberos loads the keytab and builds the acceptor.
