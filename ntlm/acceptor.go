@@ -81,9 +81,8 @@ func (s *Server) Challenge(negotiate []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.Flags&FlagUnicode == 0 {
-		return nil, fmt.Errorf("%w: client does not offer Unicode", ErrAuthFailed)
-	}
+	// Unicode is always chosen: clients that offer only OEM (curl) read
+	// the CHALLENGE's flags and answer in Unicode.
 	flags := FlagUnicode | FlagRequestTarget | FlagNTLM | FlagAlwaysSign | FlagExtendedSessionSecurity |
 		FlagTargetInfo | FlagVersion | FlagTargetTypeServer
 	flags |= n.Flags & (FlagSign | FlagSeal | FlagKeyExch | Flag128 | Flag56)

@@ -39,7 +39,12 @@ type Site struct {
 type Options struct {
 	Store  *accounts.Store // local accounts (Basic, Digest, NTLM)
 	Realm  string          // Basic and Digest realm; default: the store's
-	Domain string          // domain reported for local accounts
+	Domain string          // domain reported for local accounts (NTLM: NetBIOS domain)
+	// Computer is the NetBIOS computer name NTLM announces; default Domain.
+	Computer string
+	// AllowNTLMv1 is refused: only NTLMv2 is implemented (kept so that a
+	// configuration asking for it fails loudly instead of silently).
+	AllowNTLMv1 bool
 	// Secret keys Digest nonces and caches: at least 32 bytes, kept in the
 	// state directory so nonces survive a restart.
 	Secret []byte
@@ -75,6 +80,7 @@ type site struct {
 	path      string // lowercase, no trailing slash except "/"
 	anonymous bool
 	sessions  bool
+	connAuth  bool     // a connection authenticated by NTLM stays so here
 	schemes   []scheme // challenge order
 	rules     authz.Rules
 	handler   http.Handler
@@ -103,6 +109,17 @@ func New(o Options, sites []Site) (*Gate, error) {
 	}
 	g := &Gate{log: o.Logger, metrics: newMetrics(o.Registry)}
 	grd := &guard{policy: o.Protection, proxies: o.TrustedProxies}
+	if o.AllowNTLMv1 {
+		return nil, fmt.Errorf("%w: ntlm.allow_ntlmv1: NTLMv1 is not supported (it is broken; use NTLMv2 clients)", ErrConfig)
+	}
+	var na *ntlmAcceptor
+	if o.Store != nil {
+		comp := o.Computer
+		if comp == "" {
+			comp = o.Domain
+		}
+		na = newNTLMAcceptor(o.Store, o.Domain, comp, g, grd)
+	}
 	var dsrv *digest.Server
 	cache := newVerifiedCache(o.Secret)
 	seen := map[string]bool{}
@@ -140,10 +157,17 @@ func New(o Options, sites []Site) (*Gate, error) {
 				}
 				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache})
 			case "negotiate":
-				if o.Kerberos == nil {
-					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab", ErrConfig, s.Path)
+				if o.Kerberos == nil && na == nil {
+					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab or an account store for NTLM", ErrConfig, s.Path)
 				}
-				st.schemes = append(st.schemes, &negotiateScheme{krb: o.Kerberos, guard: grd})
+				st.schemes = append(st.schemes, &negotiateScheme{krb: o.Kerberos, ntlm: na, guard: grd})
+				st.connAuth = true
+			case "ntlm":
+				if na == nil {
+					return nil, fmt.Errorf("%w: site %s: ntlm needs an account store", ErrConfig, s.Path)
+				}
+				st.schemes = append(st.schemes, &ntlmScheme{a: na})
+				st.connAuth = true
 			case "digest":
 				if o.Store == nil {
 					return nil, fmt.Errorf("%w: site %s: digest needs an account store", ErrConfig, s.Path)
@@ -253,6 +277,17 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			if id := g.sessions.open(c.Value, st.path, time.Now()); id != nil {
 				g.metrics.attempt("session", "success")
+				return id
+			}
+		}
+	}
+	if len(vals) == 0 && st.connAuth {
+		// IIS: after an NTLM handshake the connection stays authenticated
+		if ci := connFrom(r); ci != nil {
+			ci.mu.Lock()
+			id := ci.id
+			ci.mu.Unlock()
+			if id != nil {
 				return id
 			}
 		}

@@ -16,6 +16,7 @@ import (
 // authentication the AP-REP goes back in WWW-Authenticate with the 200.
 type negotiateScheme struct {
 	krb   *krb.Acceptor
+	ntlm  *ntlmAcceptor // NTLM inside SPNEGO; nil when not available
 	guard *guard
 }
 
@@ -31,10 +32,17 @@ func (n *negotiateScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return bad("Negotiate token is not valid base64")
 	}
+	if messageType(tok) != 0 {
+		// a bare NTLM message, as some clients send under Negotiate
+		if n.ntlm == nil || r.ProtoMajor >= 2 {
+			return fail("NTLM token under Negotiate but NTLM is not available", "")
+		}
+		return n.ntlm.step(r, tok, &ntlmPending{scheme: "Negotiate"}, func(b []byte) string {
+			return "Negotiate " + base64.StdEncoding.EncodeToString(b)
+		})
+	}
 	if len(tok) > 0 && tok[0] == 0xa1 {
-		// A NegTokenResp: the second leg of a negotiation. Kerberos needs
-		// none, and nothing else is negotiated here.
-		return fail("SPNEGO continuation without a negotiation in progress", "")
+		return n.continuation(r, tok)
 	}
 	mech, _, err := spnego.ThisMech(tok)
 	if err != nil {
@@ -53,18 +61,71 @@ func (n *negotiateScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c
 		return bad(err.Error())
 	}
 	first := init.MechTypes[0]
-	if first.IsKerberos() && init.MechToken != nil {
+	if first.IsKerberos() && init.MechToken != nil && n.krb != nil {
 		return n.kerberos(r, init.MechToken, true, first)
 	}
+	if first == spnego.OIDNTLM && init.MechToken != nil && n.ntlm != nil && r.ProtoMajor < 2 {
+		return n.ntlmLeg(r, init.MechToken, &ntlmPending{scheme: "Negotiate", spnego: true, mechTypes: init.RawMechTypes}, spnego.OIDNTLM)
+	}
+	// The optimistic token is for a mechanism we do not take: pick the
+	// first we do and ask for its token (RFC 4178 §4.2.2), with the MIC
+	// exchange required since it was not the initiator's first choice.
 	for _, m := range init.MechTypes {
-		if m.IsKerberos() {
-			// Kerberos offered but not optimistically: ask for it
-			// (RFC 4178 §5: a mechanism other than the first needs the MIC
-			// exchange, which this acceptor does not do; say so).
-			return n.reply(outcome{res: resContinue, reason: "kerberos not sent optimistically"}, spnego.RequestMIC(m, nil))
+		if (m.IsKerberos() && n.krb != nil) || (m == spnego.OIDNTLM && n.ntlm != nil && r.ProtoMajor < 2) {
+			if m == spnego.OIDNTLM {
+				ci := connFrom(r)
+				if ci == nil {
+					return outcome{res: resError, reason: "Negotiate needs per-connection state (Gate.ConnContext)"}
+				}
+				ci.mu.Lock()
+				ok := n.ntlm.gate.conns.startPending(ci, &ntlmPending{scheme: "Negotiate", spnego: true, mechTypes: init.RawMechTypes, requiredMIC: true})
+				ci.mu.Unlock()
+				if !ok {
+					return outcome{res: resError, reason: "too many half-finished handshakes"}
+				}
+			}
+			return n.reply(outcome{res: resContinue}, spnego.RequestMIC(m, nil))
 		}
 	}
 	return fail("no supported mechanism offered (mechTypes "+mechList(init.MechTypes)+")", "")
+}
+
+// ntlmLeg runs an NTLM message carried in SPNEGO and wraps the reply.
+func (n *negotiateScheme) ntlmLeg(r *http.Request, tok []byte, p *ntlmPending, mech spnego.OID) outcome {
+	return n.ntlm.step(r, tok, p, func(b []byte) string {
+		t, err := spnego.AcceptIncomplete(mech, b).Marshal()
+		if err != nil {
+			return "Negotiate"
+		}
+		return "Negotiate " + base64.StdEncoding.EncodeToString(t)
+	})
+}
+
+// continuation handles a NegTokenResp: the next leg of an NTLM
+// negotiation kept on this connection.
+func (n *negotiateScheme) continuation(r *http.Request, tok []byte) outcome {
+	resp, err := spnego.ParseNegTokenResp(tok)
+	if err != nil {
+		return bad(err.Error())
+	}
+	ci := connFrom(r)
+	if n.ntlm == nil || ci == nil {
+		return fail("SPNEGO continuation without a negotiation in progress", "")
+	}
+	ci.mu.Lock()
+	pend, _ := ci.pending.(*ntlmPending)
+	ci.mu.Unlock()
+	if pend == nil || !pend.spnego {
+		return fail("SPNEGO continuation without a negotiation in progress on this connection", "")
+	}
+	switch messageType(resp.ResponseToken) {
+	case 1: // the NTLM NEGOTIATE after we asked for NTLM
+		p := &ntlmPending{scheme: "Negotiate", spnego: true, mechTypes: pend.mechTypes, requiredMIC: pend.requiredMIC}
+		return n.ntlmLeg(r, resp.ResponseToken, p, "")
+	case 3:
+		return n.ntlm.step(r, resp.ResponseToken, &ntlmPending{scheme: "Negotiate", spnego: true, mechListMIC: resp.MechListMIC}, nil)
+	}
+	return bad("SPNEGO continuation does not carry an NTLM message")
 }
 
 // kerberos accepts an AP-REQ; spnegoMech is the client's OID when it came

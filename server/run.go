@@ -78,6 +78,10 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.NTLM.Verifier == "winbind" {
+		store.Close()
+		return nil, errors.New("server: ntlm.verifier winbind (pass-through to a domain controller) is not in this build yet; use local")
+	}
 	var acceptor *krb.Acceptor
 	if cfg.Kerberos.Keytab != "" {
 		if acceptor, err = newKerberos(cfg); err != nil {
@@ -132,7 +136,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		store.Close()
 		return nil, err
 	}
-	gate, err := New(Options{Protection: prot, TrustedProxies: proxies, Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
+	gate, err := New(Options{Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
 		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor}, sites)
 	if err != nil {
