@@ -39,6 +39,7 @@ type connKey struct{}
 // connTracker hands each connection its connInfo and counts pending
 // handshakes across all connections.
 type connTracker struct {
+	max     int64 // maxPendingHandshakes unless a test lowers it
 	pending atomic.Int64
 	conns   sync.Map // net.Conn -> *connInfo
 }
@@ -77,7 +78,11 @@ func connFrom(r *http.Request) *connInfo {
 // false when too many handshakes are pending.
 func (t *connTracker) startPending(ci *connInfo, state any) bool {
 	if !ci.reserved {
-		if t.pending.Add(1) > maxPendingHandshakes {
+		limit := t.max
+		if limit == 0 {
+			limit = maxPendingHandshakes
+		}
+		if t.pending.Add(1) > limit {
 			t.pending.Add(-1)
 			return false
 		}

@@ -353,6 +353,11 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 	case resBad:
 		g.metrics.attempt(sc.Name(), "bad_request")
 		g.badRequest(w, r, sc.Name(), out.reason)
+	case resBusy:
+		g.metrics.attempt(sc.Name(), "busy")
+		g.log.Warn("authentication refused", "scheme", sc.Name(), "reason", out.reason, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "503 Service Unavailable: too many authentications in progress", http.StatusServiceUnavailable)
 	case resError:
 		g.metrics.attempt(sc.Name(), "error")
 		g.log.Error("authentication error", "scheme", sc.Name(), "user", out.user, "error", out.reason, "path", r.URL.Path)

@@ -81,7 +81,7 @@ func (n *negotiateScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c
 				ok := n.ntlm.gate.conns.startPending(ci, &ntlmPending{scheme: "Negotiate", spnego: true, mechTypes: init.RawMechTypes, requiredMIC: true})
 				ci.mu.Unlock()
 				if !ok {
-					return outcome{res: resError, reason: "too many half-finished handshakes"}
+					return outcome{res: resBusy, reason: "too many half-finished handshakes"}
 				}
 			}
 			return n.reply(outcome{res: resContinue}, spnego.RequestMIC(m, nil))

@@ -80,7 +80,7 @@ func (a *ntlmAcceptor) step(r *http.Request, tok []byte, p *ntlmPending, wrap fu
 		ok := a.gate.conns.startPending(ci, p)
 		ci.mu.Unlock()
 		if !ok {
-			return outcome{res: resError, reason: "too many half-finished NTLM handshakes"}
+			return outcome{res: resBusy, reason: "too many half-finished NTLM handshakes"}
 		}
 		return outcome{res: resContinue, header: []string{wrap(ch)}}
 	case 3:

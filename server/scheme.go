@@ -19,6 +19,7 @@ const (
 	resStale           // 401 with every challenge, Digest's marked stale
 	resBad             // 400
 	resError           // 500: technical failure (store unreadable…)
+	resBusy            // 503: too many handshakes in progress
 )
 
 type outcome struct {

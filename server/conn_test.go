@@ -1,0 +1,116 @@
+package server
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/ntlm"
+)
+
+// TestHalfFinishedHandshakesBounded opens many connections that send an
+// NTLM NEGOTIATE and never answer the CHALLENGE: the count of pending
+// handshakes stops at the cap (further ones get 503), heap stays small,
+// and everything is released when the connections close.
+func TestHalfFinishedHandshakesBounded(t *testing.T) {
+	g := testGate(t, []Site{{Path: "/", Schemes: []string{"ntlm"}, Handler: WhoAmI()}})
+	const limit, conns = 50, 200
+	g.conns.max = limit
+	srv := httptest.NewUnstartedServer(g.Wrap(nil))
+	srv.Config.ConnContext, srv.Config.ConnState = g.ConnContext, g.ConnState
+	srv.Start()
+	defer srv.Close()
+	neg, _ := ntlm.NewClient(ntlm.ClientConfig{User: "x", Password: "y"}).Negotiate()
+	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: NTLM %s\r\n\r\n", base64.StdEncoding.EncodeToString(neg))
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var open []net.Conn
+	codes := map[int]int{}
+	for i := 0; i < conns; i++ {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+		c.Write([]byte(req))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if got := g.Pending(); got != limit {
+		t.Fatalf("pending %d, want the cap %d", got, limit)
+	}
+	if codes[401] != limit || codes[503] != conns-limit {
+		t.Fatalf("statuses %v", codes)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grow := int64(after.HeapAlloc) - int64(before.HeapAlloc); grow > 8<<20 {
+		t.Errorf("heap grew %d bytes for %d half-finished handshakes", grow, conns)
+	}
+	for _, c := range open {
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Pending() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g.Pending() != 0 {
+		t.Fatalf("pending %d after every connection closed", g.Pending())
+	}
+}
+
+// TestNTLMAuthenticateReplay: an AUTHENTICATE replayed on another
+// connection (which has no handshake, or another challenge) is refused.
+func TestNTLMAuthenticateReplay(t *testing.T) {
+	g := testGate(t, []Site{{Path: "/", Schemes: []string{"ntlm"}, Handler: WhoAmI()}})
+	srv := httptest.NewUnstartedServer(g.Wrap(nil))
+	srv.Config.ConnContext, srv.Config.ConnState = g.ConnContext, g.ConnState
+	srv.Start()
+	defer srv.Close()
+	send := func(c net.Conn, br *bufio.Reader, tok []byte) *http.Response {
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: NTLM %s\r\n\r\n", base64.StdEncoding.EncodeToString(tok))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	c1, _ := net.Dial("tcp", srv.Listener.Addr().String())
+	defer c1.Close()
+	br1 := bufio.NewReader(c1)
+	cl := ntlm.NewClient(ntlm.ClientConfig{User: "alice", Password: "alicepw"})
+	neg, _ := cl.Negotiate()
+	r := send(c1, br1, neg)
+	ch, _ := base64.StdEncoding.DecodeString(r.Header.Get("WWW-Authenticate")[5:])
+	auth, _ := cl.Authenticate(ch)
+	if r := send(c1, br1, auth); r.StatusCode != 200 {
+		t.Fatalf("handshake: %d", r.StatusCode)
+	}
+	// same AUTHENTICATE on the same connection again, and on a new one
+	if r := send(c1, br1, auth); r.StatusCode != 401 {
+		t.Errorf("replay on the same connection: %d", r.StatusCode)
+	}
+	c2, _ := net.Dial("tcp", srv.Listener.Addr().String())
+	defer c2.Close()
+	br2 := bufio.NewReader(c2)
+	if r := send(c2, br2, auth); r.StatusCode != 401 {
+		t.Errorf("replay on another connection: %d", r.StatusCode)
+	}
+	send(c2, br2, neg) // a fresh challenge on c2: the old AUTHENTICATE does not answer it
+	if r := send(c2, br2, auth); r.StatusCode != 401 {
+		t.Errorf("replay against a new challenge: %d", r.StatusCode)
+	}
+}
