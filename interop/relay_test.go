@@ -111,3 +111,42 @@ func gssStatus(t *testing.T, env []string, py, url, cb, hash string) int {
 	}
 	return res.Status
 }
+
+func TestRelayAttackNTLM(t *testing.T) {
+	py := testenv.File(t, "/usr/bin/python3", "Debian's python3")
+	if err := exec.Command(py, "-c", "import requests_ntlm").Run(); err != nil {
+		testenv.Missing(t, "python3-requests-ntlm (Debian package)")
+	}
+	env := []string{"OPENSSL_CONF=" + legacyOpenSSL(t)}
+	status := func(url string) int {
+		out, err := run(t, env, py, "-c", pythonRequestsNTLM, url, `EXAMPLE\alice`, "alicepw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct{ Status int }
+		jsonUnmarshal(out, &res)
+		return res.Status
+	}
+	for _, enf := range []string{"never", "when_supported", "always"} {
+		s, _ := ntlmServer(t, enf)
+		if st := status(s.HTTPS + "/whoami"); st != 200 {
+			t.Errorf("%s: direct: %d", enf, st)
+		}
+		ru, _ := relay(t, s.HTTPS, true) // requests-ntlm binds to the relay's certificate
+		want := 401
+		if enf == "never" {
+			want = 200
+		}
+		if st := status(ru + "/whoami"); st != want {
+			t.Errorf("%s: HTTPS relay: %d, want %d", enf, st, want)
+		}
+		hu, _ := relay(t, s.HTTPS, false) // no channel on the client side
+		want = 200
+		if enf == "always" {
+			want = 401
+		}
+		if st := status(hu + "/whoami"); st != want {
+			t.Errorf("%s: HTTP-to-HTTPS relay: %d, want %d", enf, st, want)
+		}
+	}
+}
