@@ -3,6 +3,7 @@
 # mod_auth_gssapi, the reference Gatehouse is measured against:
 #   /krb   Negotiate, Kerberos only, no sessions, not connection-bound
 #   /sess  the same with GssapiUseSessions (mod_session_cookie + crypto)
+#   /ntlm  NTLM through gss-ntlmssp, connection-bound (user EXAMPLE\alice)
 #   /open  no authentication
 # Each returns "ok\n". Everything lives under DIR; no system service is
 # touched (packages are installed with a policy-rc.d that refuses starts).
@@ -21,7 +22,7 @@ if [[ "$cmd" == down ]]; then
 fi
 
 need=()
-for p in apache2 libapache2-mod-auth-gssapi; do
+for p in apache2 libapache2-mod-auth-gssapi gss-ntlmssp; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -35,7 +36,10 @@ fi
 
 mkdir -p "$DIR"/{logs,run,htdocs,rcache}
 DIR="$(cd "$DIR" && pwd)"
-for f in krb sess open; do printf 'ok\n' >"$DIR/htdocs/$f"; done
+for f in krb sess open ntlm; do printf 'ok\n' >"$DIR/htdocs/$f"; done
+# gss-ntlmssp's user file (DOMAIN:user:password) for /ntlm
+printf 'EXAMPLE:alice:alicepw\n' >"$DIR/ntlm.users"
+chown www-data:www-data "$DIR/ntlm.users"; chmod 0400 "$DIR/ntlm.users"
 install -m 0400 -o www-data -g www-data "$KT" "$DIR/http.keytab"
 chown www-data:www-data "$DIR/rcache"; chmod 0700 "$DIR/rcache"
 [[ -s "$DIR/session.key" ]] || head -c 32 /dev/urandom | base64 >"$DIR/session.key"
@@ -77,6 +81,14 @@ DocumentRoot "$DIR/htdocs"
     GssapiAllowedMech krb5
     Require valid-user
 </Location>
+<Location /ntlm>
+    AuthType GSSAPI
+    AuthName "bench-ntlm"
+    GssapiAllowedMech ntlmssp
+    GssapiConnectionBound On
+    GssapiBasicAuth Off
+    Require valid-user
+</Location>
 <Location /sess>
     AuthType GSSAPI
     AuthName "bench"
@@ -91,6 +103,6 @@ DocumentRoot "$DIR/htdocs"
 </Location>
 CONF
 "$0" down "$DIR" 2>/dev/null || true
-KRB5RCACHEDIR="$DIR/rcache" KRB5_CONFIG="${KRB5_CONFIG:-/etc/krb5.conf}" apache2 -f "$DIR/httpd.conf" -k start
+NTLM_USER_FILE="$DIR/ntlm.users" KRB5RCACHEDIR="$DIR/rcache" KRB5_CONFIG="${KRB5_CONFIG:-/etc/krb5.conf}" apache2 -f "$DIR/httpd.conf" -k start
 for _ in $(seq 50); do [[ -s "$DIR/run/httpd.pid" ]] && break; sleep 0.1; done
 log "httpd up on 127.0.0.1:$PORT (pid $(cat "$DIR/run/httpd.pid"))"

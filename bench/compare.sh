@@ -10,7 +10,7 @@
 # Env: D (10s), WARMUP (1s), SETUPS ("shared pinned"), MODES ("open krb sess")
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; TOP="$(cd "$HERE/.." && pwd)"
-D="${D:-10s}"; WARMUP="${WARMUP:-1s}"; SETUPS="${SETUPS:-shared pinned}"; MODES="${MODES:-open krb sess}"
+D="${D:-10s}"; WARMUP="${WARMUP:-1s}"; SETUPS="${SETUPS:-shared pinned}"; MODES="${MODES:-open krb sess ntlm-handshake ntlm-conn}"
 WORK="${BENCH_DIR:-/tmp/gatehouse-bench}"; mkdir -p "$WORK" "$HERE/results"
 OUT="$HERE/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
 ANCHORS="${ANCHORS:-$TOP/../shared/anchors}"
@@ -47,7 +47,11 @@ sites:
   - {path: /, auth: [anonymous], handler: static, root: $WORK/gh/htdocs/ok}
   - {path: /krb, auth: [negotiate], handler: static, root: $WORK/gh/htdocs/ok}
   - {path: /sess, auth: [negotiate], sessions: true, handler: static, root: $WORK/gh/htdocs/ok}
+  - {path: /ntlm, auth: [ntlm], handler: static, root: $WORK/gh/htdocs/ok}
+ntlm: {domain: EXAMPLE}
 CONF
+rm -f "$WORK/gh/gatehouse.db"
+echo alicepw | "$WORK/gatehouse" accounts add alice --password-stdin --db "$WORK/gh/gatehouse.db"
 
 start_gatehouse() { # $1: taskset prefix
   [[ -n "${ghpid:-}" ]] && { kill "$ghpid"; wait "$ghpid" 2>/dev/null || true; }
@@ -71,14 +75,15 @@ for setup in $SETUPS; do
   $srvset "$HERE/apache.sh" up "$WORK/apache" "$GATEHOUSE_KEYTAB" "$AP_PORT"
   start_gatehouse "$srvset"
   for mode in $MODES; do
-    lmode=$mode; extra=""
+    lmode=$mode; extra=""; path=$mode
     [[ $mode == krb ]] && extra="$pregen"
     [[ $mode == sess ]] && lmode=session
+    [[ $mode == ntlm-* ]] && path=ntlm
     declare -A rps=()
     for server in apache gatehouse; do
       if [[ $server == apache ]]; then port=$AP_PORT; pidf="$WORK/apache/run/httpd.pid"; else port=$GH_PORT; pidf="$WORK/gh/pid"; fi
       res=$($lgset "$WORK/loadgen" -mode "$lmode" -c "$conc" -d "$D" -warmup "$WARMUP" $extra \
-        -url "http://localhost:$port/$mode" -server-pidfile "$pidf" -json 2>/dev/null | tail -1)
+ -url "http://localhost:$port/$path" -server-pidfile "$pidf" -json 2>/dev/null | tail -1)
       line=$(python3 - "$res" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
