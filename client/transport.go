@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/authheader"
 	"github.com/gatehouse-auth/gatehouse/basic"
 	"github.com/gatehouse-auth/gatehouse/digest"
+	"github.com/gatehouse-auth/gatehouse/ntlm"
 )
 
 // Credentials are explicit credentials for one target.
@@ -57,6 +58,11 @@ type Transport struct {
 	Schemes      []string
 	ProxySchemes []string
 
+	// SPN overrides the service principal (default HTTP/<host>); SPNs maps
+	// host names to SPNs (CustomTargetNameDictionary).
+	SPN  string
+	SPNs map[string]string
+
 	// Trace, when set, receives a line per exchange step, secrets masked.
 	Trace func(format string, args ...any)
 
@@ -69,6 +75,10 @@ type hostState struct {
 	scheme string
 	basic  string                // pre-emptive Basic token68
 	digest *digest.ClientSession // pre-emptive Digest
+	// conn carries connection-bound handshakes (NTLM): one connection,
+	// kept, so the handshake's legs and the requests after it share it.
+	conn http.RoundTripper
+	ntlm *ntlm.Client // handshake in progress
 }
 
 // target is server or proxy.
@@ -77,6 +87,17 @@ type target struct {
 	creds              *Credentials
 	allowed            []string
 	key                string
+}
+
+// rt is the round tripper for a target: its dedicated connection once a
+// connection-bound handshake started there, else the base.
+func (t *Transport) rt(key string) http.RoundTripper {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.hosts[key]; st != nil && st.conn != nil {
+		return st.conn
+	}
+	return t.base()
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -134,7 +155,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" {
 		t.preempt(out, prx)
 	}
-	resp, err := t.base().RoundTrip(out)
+	resp, err := t.rt(srv.key).RoundTrip(out)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +198,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		t.tracef("> %s: %s", tg.header, mask(value))
-		resp, err = t.base().RoundTrip(out)
+		resp, err = t.rt(tg.key).RoundTrip(out)
 		if err != nil {
 			return nil, err
 		}
@@ -221,6 +242,18 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				st.scheme, st.basic, st.digest = Basic, tok, nil
 				t.mu.Unlock()
 				return "Basic " + tok, nil, nil
+			case NTLM:
+				if tg.creds == nil {
+					continue
+				}
+				v, err := t.answerNTLM(req, resp, tg, st, ch, "NTLM")
+				if err != nil {
+					return "", nil, err
+				}
+				if v == "" {
+					continue
+				}
+				return v, nil, nil
 			case Digest:
 				if tg.creds == nil {
 					continue

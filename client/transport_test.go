@@ -11,10 +11,15 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
+	"github.com/gatehouse-auth/gatehouse/epa"
 	"github.com/gatehouse-auth/gatehouse/server"
 )
 
 func gateServer(t *testing.T, schemes []string, tlsOn bool) (*httptest.Server, *atomic.Int32) {
+	return gateServerEPA(t, schemes, tlsOn, epa.Policy{})
+}
+
+func gateServerEPA(t *testing.T, schemes []string, tlsOn bool, pol epa.Policy) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	st, err := accounts.Open(filepath.Join(t.TempDir(), "a.db"), "")
 	if err != nil {
@@ -22,7 +27,8 @@ func gateServer(t *testing.T, schemes []string, tlsOn bool) (*httptest.Server, *
 	}
 	t.Cleanup(func() { st.Close() })
 	st.Add("alice", "alicepw", nil)
-	g, err := server.New(server.Options{Store: st, Secret: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	g, err := server.New(server.Options{Store: st, Secret: make([]byte, 32), Protection: pol, Domain: "EXAMPLE",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		[]server.Site{{Path: "/", Schemes: schemes, BasicOverHTTP: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -39,11 +45,13 @@ func gateServer(t *testing.T, schemes []string, tlsOn bool) (*httptest.Server, *
 			n401.Add(1)
 		}
 	})
-	var s *httptest.Server
+	s := httptest.NewUnstartedServer(count)
+	s.Config.ConnContext, s.Config.ConnState = g.ConnContext, g.ConnState
 	if tlsOn {
-		s = httptest.NewTLSServer(count)
+		s.StartTLS()
+		s.Config.ConnContext = g.TLSConnContext(s.Certificate())
 	} else {
-		s = httptest.NewServer(count)
+		s.Start()
 	}
 	t.Cleanup(s.Close)
 	return s, &n401
@@ -147,5 +155,40 @@ func TestRspauthMismatchFails(t *testing.T) {
 	c := &http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "alicepw"}}}
 	if _, err := c.Get(evil.URL); err == nil || !strings.Contains(err.Error(), "mutual") {
 		t.Fatalf("forged rspauth accepted: %v", err)
+	}
+}
+
+func TestNTLMSession(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		// over TLS the server insists on channel bindings and an SPN it knows
+		s, n401 := gateServerEPA(t, []string{"ntlm"}, tlsOn, epa.Policy{Enforcement: epa.Always, ServiceNames: []string{"HTTP/localhost"}})
+		tr := &Transport{Server: &Credentials{User: `EXAMPLE\alice`, Password: "alicepw"}}
+		if tlsOn {
+			tr.Base = s.Client().Transport.(*http.Transport).Clone()
+		}
+		c := &http.Client{Transport: tr}
+		for i := 0; i < 5; i++ {
+			resp, err := c.Post(s.URL+"/p", "text/plain", strings.NewReader("b"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "alice:b" {
+				t.Fatalf("tls=%v request %d: %d %q", tlsOn, i, resp.StatusCode, b)
+			}
+		}
+		if n := n401.Load(); n != 2 {
+			t.Errorf("tls=%v: %d 401s for 5 requests, want 2 (one handshake)", tlsOn, n)
+		}
+	}
+	s, _ := gateServer(t, []string{"ntlm"}, false)
+	resp, err := (&http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "bad"}}}).Get(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
 	}
 }

@@ -35,6 +35,15 @@ func withBinding(ctx context.Context, cert *x509.Certificate) context.Context {
 	return context.WithValue(ctx, bindingKey{}, cbt.ForServerEndPoint(h).Hash())
 }
 
+// TLSConnContext is Gate.ConnContext for a TLS listener serving cert: it
+// also records the channel binding (RFC 5929 tls-server-end-point) that
+// Kerberos and NTLM clients on it must send under Extended Protection.
+func (g *Gate) TLSConnContext(cert *x509.Certificate) func(context.Context, net.Conn) context.Context {
+	return func(ctx context.Context, c net.Conn) context.Context {
+		return withBinding(g.ConnContext(ctx, c), cert)
+	}
+}
+
 // expectedBinding is the hash for the request's TLS channel, if any.
 func expectedBinding(r *http.Request) ([16]byte, bool) {
 	h, ok := r.Context().Value(bindingKey{}).([16]byte)

@@ -213,9 +213,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 			srv.TLSConfig = tc
 			ln = tls.NewListener(ln, tc)
 			if lc := leaf(cert); lc != nil {
-				srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-					return withBinding(gate.ConnContext(ctx, c), lc)
-				}
+				srv.ConnContext = gate.TLSConnContext(lc)
 			}
 		}
 		run.servers = append(run.servers, srv)

@@ -1,0 +1,10 @@
+package client
+
+import (
+	"crypto/tls"
+	"os"
+)
+
+type tlsConn = tls.Conn
+
+var osHostname = os.Hostname
