@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,21 @@ type Transport struct {
 	SPN  string
 	SPNs map[string]string
 
+	// ImplicitAllow lists the hosts that may receive implicit credentials
+	// (the Kerberos ccache or client keytab): "host", ".domain" for its
+	// subdomains, "*" for all. Explicit credentials go anywhere.
+	ImplicitAllow []string
+	// Delegate asks for a forwardable ticket to be delegated (not yet
+	// implemented: the flag is not sent).
+	Delegate bool
+	// MutualOptional accepts a 200 without the server's AP-REP; by
+	// default such a response fails (the server did not prove itself).
+	MutualOptional bool
+
+	krbMu    sync.Mutex
+	implicit *kerberos
+	explicit *kerberos
+
 	// Trace, when set, receives a line per exchange step, secrets masked.
 	Trace func(format string, args ...any)
 
@@ -79,6 +95,10 @@ type hostState struct {
 	// kept, so the handshake's legs and the requests after it share it.
 	conn http.RoundTripper
 	ntlm *ntlm.Client // handshake in progress
+	// kerberos authenticates every request to the host afresh; cb is the
+	// channel binding of its TLS channel.
+	kerberos *kerberos
+	cb       *[16]byte
 }
 
 // target is server or proxy.
@@ -87,6 +107,7 @@ type target struct {
 	creds              *Credentials
 	allowed            []string
 	key                string
+	proxyHost          string // for the proxy target
 }
 
 // rt is the round tripper for a target: its dedicated connection once a
@@ -175,7 +196,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		value, vcheck, err := t.answer(req, resp, tg)
 		if err != nil {
-			if errors.Is(err, ErrNoScheme) {
+			if err == ErrNoScheme {
 				t.tracef("%d: %v", resp.StatusCode, err)
 				return resp, nil // the caller sees the 401/407 itself
 			}
@@ -208,7 +229,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // answer picks the strongest offered scheme the target allows and builds
 // the header value.
-func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (string, func(string) error, error) {
+func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (string, func(*http.Response) error, error) {
 	chs, err := authheader.ParseChallenges(resp.Header.Values(tg.respHeader))
 	if err != nil {
 		return "", nil, fmt.Errorf("client: %s: %w", tg.respHeader, err)
@@ -217,6 +238,12 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 		t.tracef("< %s: %s", tg.respHeader, c.Scheme)
 	}
 	st := t.state(tg.key)
+	var skipped []string // why offered schemes were not used
+	skip := func(format string, a ...any) {
+		msg := fmt.Sprintf(format, a...)
+		t.tracef("%s", msg)
+		skipped = append(skipped, msg)
+	}
 	for _, name := range strength {
 		if !allowed(tg.allowed, name) {
 			continue
@@ -234,7 +261,7 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				// Basic over plain HTTP only when the caller named it.
 				// A proxy is reached in clear text even for https targets.
 				if (req.URL.Scheme != "https" || tg.key == "proxy") && !named(tg.allowed, Basic) {
-					t.tracef("not sending Basic over plain HTTP (name it explicitly to allow)")
+					skip("Basic: not sent over plain HTTP unless asked for by name")
 					continue
 				}
 				tok := basic.Encode(tg.creds.User, tg.creds.Password)
@@ -242,6 +269,25 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				st.scheme, st.basic, st.digest = Basic, tok, nil
 				t.mu.Unlock()
 				return "Basic " + tok, nil, nil
+			case Negotiate:
+				if ch.Token68 != "" {
+					continue // a server reply; Kerberos needs one leg
+				}
+				kc, err := t.kerberosFor(req, tg)
+				if err != nil {
+					skip("Negotiate: %v", err)
+					continue
+				}
+				cb := bindings(resp)
+				tok, as, err := kc.token(t.SPNFor(req), cb, t.Delegate)
+				if err != nil {
+					skip("Negotiate: %v", err)
+					continue
+				}
+				t.mu.Lock()
+				st.scheme, st.basic, st.digest, st.kerberos, st.cb = Negotiate, "", nil, kc, cb
+				t.mu.Unlock()
+				return "Negotiate " + base64.StdEncoding.EncodeToString(tok), as.check(t.MutualOptional), nil
 			case NTLM:
 				if tg.creds == nil {
 					continue
@@ -267,16 +313,32 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				st.scheme, st.basic, st.digest = Digest, "", s
 				v, check := s.Authorization(req.Method, req.URL.RequestURI())
 				t.mu.Unlock()
-				return v, check, nil
+				return v, digestCheck(check), nil
 			}
 		}
+	}
+	if len(skipped) > 0 && tg.creds == nil || len(skipped) > 0 && !anyUsable(chs, tg) {
+		return "", nil, fmt.Errorf("%w: %s", ErrNoScheme, strings.Join(skipped, "; "))
 	}
 	return "", nil, ErrNoScheme
 }
 
+// anyUsable reports whether explicit credentials could answer one of the
+// challenges with a password scheme.
+func anyUsable(chs []authheader.Challenge, tg *target) bool {
+	for _, c := range chs {
+		for _, n := range []string{NTLM, Digest} {
+			if strings.EqualFold(c.Scheme, n) && allowed(tg.allowed, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // preempt adds the credentials a host already accepted, and returns the
 // check of the server's proof for them, if any.
-func (t *Transport) preempt(r *http.Request, tg *target) func(string) error {
+func (t *Transport) preempt(r *http.Request, tg *target) func(*http.Response) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.hosts[tg.key]
@@ -289,20 +351,38 @@ func (t *Transport) preempt(r *http.Request, tg *target) func(string) error {
 	case st.digest != nil:
 		v, check := st.digest.Authorization(r.Method, r.URL.RequestURI())
 		r.Header.Set(tg.header, v)
-		return check
+		return digestCheck(check)
+	case st.kerberos != nil:
+		// a fresh authenticator for every request (seed 004: credentials
+		// keep being sent once authenticated)
+		tok, as, err := st.kerberos.token(t.SPNFor(r), st.cb, t.Delegate)
+		if err != nil {
+			t.tracef("pre-emptive Negotiate: %v", err)
+			return nil
+		}
+		r.Header.Set(tg.header, "Negotiate "+base64.StdEncoding.EncodeToString(tok))
+		return as.check(t.MutualOptional)
 	}
 	return nil
 }
 
 // verify checks what the server proves on success (Digest rspauth).
-func verify(resp *http.Response, check func(string) error) error {
+func verify(resp *http.Response, check func(*http.Response) error) error {
 	if check == nil {
 		return nil
 	}
-	if err := check(resp.Header.Get("Authentication-Info")); err != nil {
+	if err := check(resp); err != nil {
+		if errors.Is(err, ErrMutualAuth) {
+			return err
+		}
 		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
 	}
 	return nil
+}
+
+// digestCheck adapts a Digest rspauth check.
+func digestCheck(c func(string) error) func(*http.Response) error {
+	return func(r *http.Response) error { return c(r.Header.Get("Authentication-Info")) }
 }
 
 func allowed(list []string, name string) bool { return len(list) == 0 || named(list, name) }

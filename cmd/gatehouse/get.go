@@ -63,10 +63,12 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fail("%q is not an http:// or https:// URL", fs.Arg(0))
 	}
-	_ = spn
-	_ = implicitAllow
-
-	tr := &client.Transport{Schemes: schemes, ProxySchemes: proxySchemes}
+	tr := &client.Transport{Schemes: schemes, ProxySchemes: proxySchemes, SPN: *spn}
+	for _, h := range strings.Split(*implicitAllow, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			tr.ImplicitAllow = append(tr.ImplicitAllow, h)
+		}
+	}
 	if *verbose {
 		tr.Trace = func(format string, a ...any) { fmt.Fprintf(stderr, "* "+format+"\n", a...) }
 	}

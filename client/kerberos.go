@@ -1,0 +1,264 @@
+package client
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gatehouse-auth/gatehouse/krb"
+	"github.com/gatehouse-auth/gatehouse/spnego"
+)
+
+// Kerberos key usages (RFC 4120 §7.5.1).
+const (
+	usageAPRepEncPart = 12
+)
+
+// ErrNoKerberos is returned when no Kerberos credentials can be had.
+var ErrNoKerberos = errors.New("client: no Kerberos credentials")
+
+// kerberos holds the Kerberos client: implicit (ccache or client keytab)
+// or from explicit credentials. gokrb5 does the KDC exchanges and caches
+// service tickets; the AP-REQ's GSS checksum (channel bindings, flags) and
+// the AP-REP check are done here.
+type kerberos struct {
+	mu sync.Mutex
+	cl *krbclient.Client
+}
+
+// krb5Config loads KRB5_CONFIG (or /etc/krb5.conf).
+func krb5Config() (*config.Config, error) {
+	path := os.Getenv("KRB5_CONFIG")
+	if path == "" {
+		path = "/etc/krb5.conf"
+	}
+	c, err := config.Load(strings.SplitN(path, ":", 2)[0])
+	if err != nil {
+		return nil, fmt.Errorf("client: krb5 config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// implicitKerberos logs in from KRB5CCNAME, else KRB5_CLIENT_KTNAME.
+func implicitKerberos() (*krbclient.Client, error) {
+	cfg, err := krb5Config()
+	if err != nil {
+		return nil, err
+	}
+	if cc := os.Getenv("KRB5CCNAME"); cc != "" {
+		path := strings.TrimPrefix(cc, "FILE:")
+		if strings.Contains(path, ":") {
+			return nil, fmt.Errorf("%w: ccache type of %q is not supported (FILE only)", ErrNoKerberos, cc)
+		}
+		ccache, err := credentials.LoadCCache(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoKerberos, err)
+		}
+		return krbclient.NewFromCCache(ccache, cfg, krbclient.DisablePAFXFAST(true))
+	}
+	if kt := os.Getenv("KRB5_CLIENT_KTNAME"); kt != "" {
+		k, err := keytab.Load(strings.TrimPrefix(kt, "FILE:"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoKerberos, err)
+		}
+		if len(k.Entries) == 0 {
+			return nil, fmt.Errorf("%w: keytab %s is empty", ErrNoKerberos, kt)
+		}
+		p := k.Entries[0].Principal
+		cl := krbclient.NewWithKeytab(strings.Join(p.Components, "/"), p.Realm, k, cfg, krbclient.DisablePAFXFAST(true))
+		return cl, cl.Login()
+	}
+	return nil, ErrNoKerberos
+}
+
+// explicitKerberos logs in with a password: "user@REALM" or the default
+// realm.
+func explicitKerberos(c *Credentials) (*krbclient.Client, error) {
+	cfg, err := krb5Config()
+	if err != nil {
+		return nil, err
+	}
+	user, realm, ok := strings.Cut(c.User, "@")
+	if !ok {
+		realm = cfg.LibDefaults.DefaultRealm
+	}
+	if realm == "" {
+		return nil, fmt.Errorf("%w: no realm for %q", ErrNoKerberos, c.User)
+	}
+	cl := krbclient.NewWithPassword(user, strings.ToUpper(realm), c.Password, cfg, krbclient.DisablePAFXFAST(true))
+	if err := cl.Login(); err != nil {
+		return nil, fmt.Errorf("client: kerberos login as %s: %w", c.User, err)
+	}
+	return cl, nil
+}
+
+// apReqState is what checking the AP-REP needs.
+type apReqState struct {
+	key   types.EncryptionKey
+	ctime time.Time
+	cusec int
+}
+
+// token builds a SPNEGO NegTokenInit with a fresh AP-REQ for spn, mutual
+// authentication requested, the channel-bindings hash when given.
+func (k *kerberos) token(spn string, cb *[16]byte, delegate bool) ([]byte, *apReqState, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	tkt, key, err := k.cl.GetServiceTicket(spn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: service ticket for %s: %w", spn, err)
+	}
+	auth, err := types.NewAuthenticator(k.cl.Credentials.Domain(), k.cl.Credentials.CName())
+	if err != nil {
+		return nil, nil, err
+	}
+	ck := krb.GSSChecksum{Flags: krb.GSSMutual | krb.GSSInteg | krb.GSSConf | krb.GSSSequence}
+	if cb != nil {
+		ck.Bindings = *cb
+	}
+	_ = delegate // forwarding the TGT (KRB-CRED) is not built yet
+	cks, err := ck.Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	auth.Cksum = types.Checksum{CksumType: 0x8003, Checksum: cks}
+	req, err := messages.NewAPReq(tkt, key, auth)
+	if err != nil {
+		return nil, nil, err
+	}
+	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+	der, err := req.Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	inner, err := krb.WrapAPReq(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := (&spnego.NegTokenInit{MechTypes: []spnego.OID{spnego.OIDKerberos, spnego.OIDMSKerberos}, MechToken: inner}).Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tok, &apReqState{key: key, ctime: auth.CTime, cusec: auth.Cusec}, nil
+}
+
+// checkAPRep verifies the server's mutual-authentication token: the AP-REP
+// must decrypt with the session key and echo the authenticator's time.
+func (s *apReqState) checkAPRep(header string) error {
+	scheme, tok64, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Negotiate") || tok64 == "" {
+		return fmt.Errorf("%w: no Negotiate token with the response (the server did not prove its identity)", ErrMutualAuth)
+	}
+	raw, err := base64.StdEncoding.DecodeString(tok64)
+	if err != nil {
+		return fmt.Errorf("%w: token is not base64", ErrMutualAuth)
+	}
+	if len(raw) > 0 && raw[0] == 0xa1 {
+		resp, err := spnego.ParseNegTokenResp(raw)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		}
+		if resp.NegState != spnego.NegStateAcceptCompleted {
+			return fmt.Errorf("%w: SPNEGO state %v", ErrMutualAuth, resp.NegState)
+		}
+		raw = resp.ResponseToken
+	}
+	der, err := krb.UnwrapAPRep(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
+	}
+	rep, err := krb.ParseAPRep(der)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
+	}
+	plain, err := crypto.DecryptEncPart(rep.EncPart, s.key, usageAPRepEncPart)
+	if err != nil {
+		return fmt.Errorf("%w: AP-REP does not decrypt with the session key", ErrMutualAuth)
+	}
+	part, err := krb.ParseEncAPRepPart(plain)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
+	}
+	if !part.CTime.Equal(s.ctime.Truncate(time.Second)) || part.Cusec != s.cusec {
+		return fmt.Errorf("%w: AP-REP does not echo the authenticator's time", ErrMutualAuth)
+	}
+	return nil
+}
+
+// check returns the response check for this AP-REQ.
+func (s *apReqState) check(optional bool) func(*http.Response) error {
+	return func(r *http.Response) error {
+		h := r.Header.Get("WWW-Authenticate")
+		if h == "" && optional {
+			return nil
+		}
+		return s.checkAPRep(h)
+	}
+}
+
+// allowedImplicit reports whether host may get implicit credentials.
+func allowedImplicit(list []string, host string) bool {
+	host = strings.ToLower(host)
+	for _, a := range list {
+		a = strings.ToLower(strings.TrimSpace(a))
+		switch {
+		case a == "*", a == host:
+			return true
+		case strings.HasPrefix(a, ".") && strings.HasSuffix(host, a):
+			return true
+		}
+	}
+	return false
+}
+
+// kerberosFor returns the Kerberos client for a target: from explicit
+// credentials, else implicit ones if the host is allowed them.
+func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error) {
+	t.krbMu.Lock()
+	defer t.krbMu.Unlock()
+	if tg.creds != nil {
+		// Explicit credentials are tried for Kerberos when they name a
+		// realm (user@REALM) or Negotiate was asked for by name; a
+		// DOMAIN\user is for NTLM.
+		if strings.Contains(tg.creds.User, `\`) || (!strings.Contains(tg.creds.User, "@") && !named(tg.allowed, Negotiate)) {
+			return nil, fmt.Errorf("%w: explicit credentials %q are not a Kerberos principal", ErrNoKerberos, tg.creds.User)
+		}
+		if t.explicit == nil {
+			cl, err := explicitKerberos(tg.creds)
+			if err != nil {
+				return nil, err
+			}
+			t.explicit = &kerberos{cl: cl}
+		}
+		return t.explicit, nil
+	}
+	host := req.URL.Hostname()
+	if tg.key == "proxy" {
+		host = tg.proxyHost
+	}
+	if !allowedImplicit(t.ImplicitAllow, host) {
+		return nil, fmt.Errorf("implicit credentials are not sent to %s (not in the implicit-allow list)", host)
+	}
+	if t.implicit == nil {
+		cl, err := implicitKerberos()
+		if err != nil {
+			return nil, err
+		}
+		t.implicit = &kerberos{cl: cl}
+	}
+	return t.implicit, nil
+}
