@@ -4,6 +4,7 @@
 #   /krb   Negotiate, Kerberos only, no sessions, not connection-bound
 #   /sess  the same with GssapiUseSessions (mod_session_cookie + crypto)
 #   /ntlm  NTLM through gss-ntlmssp, connection-bound (user EXAMPLE\alice)
+#   /digest mod_auth_digest, MD5, qop=auth (alice / alicepw)
 #   /open  no authentication
 # Each returns "ok\n". Everything lives under DIR; no system service is
 # touched (packages are installed with a policy-rc.d that refuses starts).
@@ -36,7 +37,10 @@ fi
 
 mkdir -p "$DIR"/{logs,run,htdocs,rcache}
 DIR="$(cd "$DIR" && pwd)"
-for f in krb sess open ntlm; do printf 'ok\n' >"$DIR/htdocs/$f"; done
+for f in krb sess open ntlm digest; do printf 'ok\n' >"$DIR/htdocs/$f"; done
+# htdigest line for /digest: alice in realm "bench-digest", MD5 (what mod_auth_digest does)
+printf 'alice:bench-digest:%s\n' "$(printf 'alice:bench-digest:alicepw' | md5sum | cut -d' ' -f1)" >"$DIR/htdigest"
+chown www-data:www-data "$DIR/htdigest"; chmod 0400 "$DIR/htdigest"
 # gss-ntlmssp's user file (DOMAIN:user:password) for /ntlm
 printf 'EXAMPLE:alice:alicepw\n' >"$DIR/ntlm.users"
 chown www-data:www-data "$DIR/ntlm.users"; chmod 0400 "$DIR/ntlm.users"
@@ -65,6 +69,8 @@ LoadModule session_module        $MODS/mod_session.so
 LoadModule session_cookie_module $MODS/mod_session_cookie.so
 LoadModule session_crypto_module $MODS/mod_session_crypto.so
 LoadModule mime_module        $MODS/mod_mime.so
+LoadModule auth_digest_module $MODS/mod_auth_digest.so
+LoadModule authn_file_module  $MODS/mod_authn_file.so
 TypesConfig /etc/mime.types
 SessionCryptoDriver openssl
 KeepAlive On
@@ -72,6 +78,7 @@ MaxKeepAliveRequests 0
 KeepAliveTimeout 30
 DocumentRoot "$DIR/htdocs"
 <Directory "$DIR/htdocs">
+    AllowOverride None
     Require all granted
 </Directory>
 <Location /krb>
@@ -79,6 +86,14 @@ DocumentRoot "$DIR/htdocs"
     AuthName "bench"
     GssapiCredStore keytab:$DIR/http.keytab
     GssapiAllowedMech krb5
+    Require valid-user
+</Location>
+<Location /digest>
+    AuthType Digest
+    AuthName "bench-digest"
+    AuthDigestProvider file
+    AuthUserFile $DIR/htdigest
+    AuthDigestQop auth
     Require valid-user
 </Location>
 <Location /ntlm>

@@ -15,6 +15,7 @@ PKGS=(
   python3-requests-ntlm     # requests HttpNtlmAuth
   gss-ntlmssp               # NTLM mechanism for MIT GSSAPI
   chromium-headless-shell   # a real browser: Negotiate and NTLM
+  apache2 libapache2-mod-auth-gssapi  # reference servers for the client (bench/apache.sh)
 )
 
 log() { echo "test-env: $*" >&2; }
