@@ -12,6 +12,9 @@ scripts/test-env.sh
 
 # Throwaway services live under one directory and are stopped on exit.
 export GATEHOUSE_TEST_DIR="${GATEHOUSE_TEST_DIR:-$(mktemp -d /tmp/gatehouse-test.XXXXXX)}"
+# Peers that drop privileges (Apache's www-data children, Squid's proxy
+# user) read krb5.conf under it.
+chmod 0755 "$GATEHOUSE_TEST_DIR"
 cleanup() {
   if [[ -x scripts/kdc-down.sh && -d "$GATEHOUSE_TEST_DIR/kdc" ]]; then
     scripts/kdc-down.sh "$GATEHOUSE_TEST_DIR/kdc" --purge >/dev/null 2>&1 || true
