@@ -77,7 +77,7 @@ func (t *Transport) answerNTLM(req *http.Request, resp *http.Response, tg *targe
 		user, domain := splitUser(tg.creds.User)
 		st.ntlm = ntlm.NewClient(ntlm.ClientConfig{
 			User: user, Domain: domain, Password: tg.creds.Password, Workstation: workstation(),
-			TargetName: t.SPNFor(req), ChannelBindings: bindings(resp),
+			TargetName: t.spnFor(req, tg), ChannelBindings: bindings(resp),
 		})
 		neg, err := st.ntlm.Negotiate()
 		if err != nil {
@@ -109,4 +109,30 @@ func workstation() string {
 	h, _ := osHostname()
 	h, _, _ = strings.Cut(h, ".")
 	return strings.ToUpper(h)
+}
+
+// spnFor is the SPN for a target: the server's, or HTTP/<proxy host>.
+func (t *Transport) spnFor(req *http.Request, tg *target) string {
+	if tg.key != "proxy" || tg.proxyHost == "" {
+		return t.SPNFor(req)
+	}
+	h := tg.proxyHost
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		h = "localhost"
+	}
+	return "HTTP/" + h
+}
+
+// proxyHost is the host name of the proxy a request goes through, if the
+// base transport has one.
+func (t *Transport) proxyHost(req *http.Request) string {
+	ht, ok := t.base().(*http.Transport)
+	if !ok || ht.Proxy == nil {
+		return ""
+	}
+	u, err := ht.Proxy(req)
+	if err != nil || u == nil {
+		return ""
+	}
+	return u.Hostname()
 }

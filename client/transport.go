@@ -167,7 +167,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	srv := &target{header: "Authorization", respHeader: "WWW-Authenticate", creds: t.Server, allowed: t.Schemes, key: origin(req)}
-	prx := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, allowed: t.ProxySchemes, key: "proxy"}
+	prx := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, allowed: t.ProxySchemes, key: "proxy", proxyHost: t.proxyHost(req)}
 	out, err := t.clone(req, getBody)
 	if err != nil {
 		return nil, err
@@ -279,7 +279,7 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 					continue
 				}
 				cb := bindings(resp)
-				tok, as, err := kc.token(t.SPNFor(req), cb, t.Delegate)
+				tok, as, err := kc.token(t.spnFor(req, tg), cb, t.Delegate)
 				if err != nil {
 					skip("Negotiate: %v", err)
 					continue

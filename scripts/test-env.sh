@@ -16,6 +16,7 @@ PKGS=(
   gss-ntlmssp               # NTLM mechanism for MIT GSSAPI
   chromium-headless-shell   # a real browser: Negotiate and NTLM
   apache2 libapache2-mod-auth-gssapi  # reference servers for the client (bench/apache.sh)
+  squid apache2-utils       # an authenticating forward proxy (Basic, Negotiate) and htpasswd
 )
 
 log() { echo "test-env: $*" >&2; }
