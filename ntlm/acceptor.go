@@ -28,6 +28,11 @@ type ServerConfig struct {
 	// Lookup returns the NT hash of user, ErrUnknownUser when there is
 	// none, another error for a technical failure.
 	Lookup func(user, domain string) ([]byte, error)
+	// Verify, when set instead of Lookup, hands the response to someone
+	// who knows the password (a domain controller, through winbind's
+	// ntlm_auth) and gets back the NTLMv2 session base key. It returns
+	// an error wrapping ErrAuthFailed for a refused login.
+	Verify func(user, domain string, challenge [8]byte, ntResponse, lmResponse []byte) (sessionBaseKey []byte, err error)
 	Now    func() time.Time // time.Now when nil
 	Rand   io.Reader        // crypto/rand when nil
 }
@@ -142,28 +147,40 @@ func (s *Server) Authenticate(authenticate []byte) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, lerr := s.cfg.Lookup(a.User, a.Domain)
-	unknown := errors.Is(lerr, ErrUnknownUser)
-	if lerr != nil && !unknown {
-		return nil, fmt.Errorf("ntlm: looking up %q: %w", a.User, lerr)
-	}
-	if unknown || len(hash) != 16 {
-		hash = make([]byte, 16) // same work for an unknown user
-	}
-	key := NTOWFv2(hash, a.User, a.Domain)
-	want := ntProof(key, s.challenge.Challenge, blob)
-	if subtle.ConstantTimeCompare(want, proof) != 1 || unknown {
-		if unknown {
-			return nil, fmt.Errorf("%w: unknown user %q", ErrAuthFailed, a.User)
+	var kx []byte
+	if s.cfg.Verify != nil {
+		sbk, err := s.cfg.Verify(a.User, a.Domain, s.challenge.Challenge, a.NtResponse, a.LmResponse)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%w: wrong password for %q (NTProofStr mismatch)", ErrAuthFailed, a.User)
+		if len(sbk) != 16 {
+			return nil, fmt.Errorf("ntlm: verifier returned a %d-byte session key", len(sbk))
+		}
+		kx = sbk
+	} else {
+		hash, lerr := s.cfg.Lookup(a.User, a.Domain)
+		unknown := errors.Is(lerr, ErrUnknownUser)
+		if lerr != nil && !unknown {
+			return nil, fmt.Errorf("ntlm: looking up %q: %w", a.User, lerr)
+		}
+		if unknown || len(hash) != 16 {
+			hash = make([]byte, 16) // same work for an unknown user
+		}
+		key := NTOWFv2(hash, a.User, a.Domain)
+		want := ntProof(key, s.challenge.Challenge, blob)
+		if subtle.ConstantTimeCompare(want, proof) != 1 || unknown {
+			if unknown {
+				return nil, fmt.Errorf("%w: unknown user %q", ErrAuthFailed, a.User)
+			}
+			return nil, fmt.Errorf("%w: wrong password for %q (NTProofStr mismatch)", ErrAuthFailed, a.User)
+		}
+		kx = sessionBaseKey(key, proof)
 	}
 	ts := fromFiletime(binary.LittleEndian.Uint64(blob[8:16]))
 	if d := s.now().Sub(ts); d > TimestampWindow || d < -TimestampWindow {
 		return nil, fmt.Errorf("%w: NTLMv2 timestamp %v is outside the %v window", ErrAuthFailed, ts.UTC(), TimestampWindow)
 	}
 	flags := a.Flags & s.challenge.Flags
-	kx := sessionBaseKey(key, proof)
 	exported := kx
 	if flags&FlagKeyExch != 0 {
 		if len(a.EncryptedSessionKey) != 16 {

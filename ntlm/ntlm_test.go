@@ -296,3 +296,27 @@ func FuzzParseAVPairs(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyHook: a pass-through verifier (as winbind's ntlm_auth is)
+// gets the challenge and response and returns the session base key.
+func TestVerifyHook(t *testing.T) {
+	hash := NTHash("alicepw")
+	verify := func(user, domain string, ch [8]byte, nt, lm []byte) ([]byte, error) {
+		key := NTOWFv2(hash, user, domain)
+		if !bytes.Equal(ntProof(key, ch, nt[16:]), nt[:16]) {
+			return nil, ErrAuthFailed
+		}
+		return sessionBaseKey(key, nt[:16]), nil
+	}
+	for _, pw := range []string{"alicepw", "bad"} {
+		srv := NewServer(ServerConfig{NetBIOSComputer: "S", NetBIOSDomain: "W", Verify: verify})
+		cl := NewClient(ClientConfig{User: "alice", Domain: "W", Password: pw})
+		neg, _ := cl.Negotiate()
+		ch, _ := srv.Challenge(neg)
+		auth, _ := cl.Authenticate(ch)
+		_, err := srv.Authenticate(auth)
+		if (err == nil) != (pw == "alicepw") {
+			t.Errorf("%s: %v", pw, err)
+		}
+	}
+}

@@ -19,6 +19,7 @@ cleanup() {
   if [[ -x scripts/kdc-down.sh && -d "$GATEHOUSE_TEST_DIR/kdc" ]]; then
     scripts/kdc-down.sh "$GATEHOUSE_TEST_DIR/kdc" --purge >/dev/null 2>&1 || true
   fi
+  scripts/samba-dc.sh down "$GATEHOUSE_TEST_DIR/dc" --purge >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -28,6 +29,9 @@ KDC_PORT="${KDC_PORT:-18788}"
 while ! port_free "$KDC_PORT" || ! port_free $((KDC_PORT + 1)); do KDC_PORT=$((KDC_PORT + 3)); done
 export KDC_PORT
 eval "$(scripts/kdc-up.sh "$GATEHOUSE_TEST_DIR/kdc")"
+# A Samba AD domain controller in its own network namespace, for NTLM
+# pass-through (ntlm.verifier: winbind).
+eval "$(scripts/samba-dc.sh up "$GATEHOUSE_TEST_DIR/dc")"
 
 go vet ./...
 go test -count=1 -timeout 20m ./...

@@ -45,6 +45,9 @@ type Options struct {
 	// AllowNTLMv1 is refused: only NTLMv2 is implemented (kept so that a
 	// configuration asking for it fails loudly instead of silently).
 	AllowNTLMv1 bool
+	// NTLMVerify, when set, verifies NTLM responses elsewhere (winbind
+	// pass-through to a domain controller) instead of the account store.
+	NTLMVerify func(user, domain string, challenge [8]byte, nt, lm []byte) ([]byte, error)
 	// Secret keys Digest nonces and caches: at least 32 bytes, kept in the
 	// state directory so nonces survive a restart.
 	Secret []byte
@@ -113,12 +116,12 @@ func New(o Options, sites []Site) (*Gate, error) {
 		return nil, fmt.Errorf("%w: ntlm.allow_ntlmv1: NTLMv1 is not supported (it is broken; use NTLMv2 clients)", ErrConfig)
 	}
 	var na *ntlmAcceptor
-	if o.Store != nil {
+	if o.Store != nil || o.NTLMVerify != nil {
 		comp := o.Computer
 		if comp == "" {
 			comp = o.Domain
 		}
-		na = newNTLMAcceptor(o.Store, o.Domain, comp, g, grd)
+		na = newNTLMAcceptor(o.Store, o.Domain, comp, g, grd, o.NTLMVerify)
 	}
 	var dsrv *digest.Server
 	cache := newVerifiedCache(o.Secret)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/authheader"
@@ -35,8 +36,14 @@ type ntlmPending struct {
 	mechListMIC []byte // the MIC that came with this message, if any
 }
 
-func newNTLMAcceptor(store *accounts.Store, domain, computer string, g *Gate, grd *guard) *ntlmAcceptor {
+func newNTLMAcceptor(store *accounts.Store, domain, computer string, g *Gate, grd *guard, verify func(string, string, [8]byte, []byte, []byte) ([]byte, error)) *ntlmAcceptor {
 	a := &ntlmAcceptor{domain: domain, store: store, gate: g, guard: grd}
+	if verify != nil {
+		// pass-through: the domain controller knows the accounts
+		a.store = nil
+		a.cfg = ntlm.ServerConfig{NetBIOSComputer: computer, NetBIOSDomain: domain, Verify: verify}
+		return a
+	}
 	a.cfg = ntlm.ServerConfig{
 		NetBIOSComputer: computer, NetBIOSDomain: domain,
 		Lookup: func(user, _ string) ([]byte, error) {
@@ -115,15 +122,25 @@ func ntlmErr(err error, user string) outcome {
 // finish turns a verified AUTHENTICATE into an identity, checks Extended
 // Protection and, inside SPNEGO, the mechListMIC.
 func (a *ntlmAcceptor) finish(r *http.Request, ci *connInfo, res *ntlm.Result, pend, cur *ntlmPending) outcome {
-	cr, err := a.store.Lookup(res.User)
-	if err != nil {
-		return fail("account vanished during the handshake", res.User)
+	var id *Identity
+	if a.store == nil {
+		dom := strings.ToUpper(res.Domain)
+		if dom == "" {
+			dom = a.domain
+		}
+		id = &Identity{User: dom + `\` + res.User, Name: res.User, Domain: dom, Scheme: pend.scheme, Mechanism: "ntlm"}
+	} else {
+		cr, err := a.store.Lookup(res.User)
+		if err != nil {
+			return fail("account vanished during the handshake", res.User)
+		}
+		id = localIdentity(cr, a.domain, pend.scheme, "ntlm", r)
 	}
+	cr := &accounts.Credentials{Name: id.Name}
 	d := a.guard.check(r, res.ChannelBindings, res.HasTargetName || res.HasChannelBindings, res.TargetName)
 	if !d.Allow {
 		return fail("extended protection: "+d.Reason, cr.Name)
 	}
-	id := localIdentity(cr, a.domain, pend.scheme, "ntlm", r)
 	id.ServiceName, id.ChannelBinding = d.ServiceName, d.ChannelBinding
 	out := outcome{res: resSuccess, id: id, user: cr.Name}
 	if pend.spnego {

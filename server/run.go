@@ -78,9 +78,14 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var ntlmVerify func(string, string, [8]byte, []byte, []byte) ([]byte, error)
 	if cfg.NTLM.Verifier == "winbind" {
-		store.Close()
-		return nil, errors.New("server: ntlm.verifier winbind (pass-through to a domain controller) is not in this build yet; use local")
+		wb, err := newWinbind(cfg.NTLM.NTLMAuth)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		ntlmVerify = wb.Verify
 	}
 	var acceptor *krb.Acceptor
 	if cfg.Kerberos.Keytab != "" {
@@ -136,7 +141,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		store.Close()
 		return nil, err
 	}
-	gate, err := New(Options{Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
+	gate, err := New(Options{Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
 		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor}, sites)
 	if err != nil {

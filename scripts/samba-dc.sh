@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# samba-dc.sh up|down DIR -- a throwaway Samba Active Directory domain
+# controller (realm SAMBA.TEST, NetBIOS domain SAMBA) inside a network
+# namespace of its own (gatehouse-dc), so its ports (88, 389, 445, 135…)
+# collide with nothing. User carol / Carol-pw-1 in group Staff.
+# Prints export lines: GATEHOUSE_DC_DIR, GATEHOUSE_NTLM_AUTH (a wrapper that
+# runs ntlm_auth against this DC's winbindd: ntlm_auth hard-codes
+# /run/samba/winbindd, so the wrapper mounts a private /run).
+set -euo pipefail
+cmd="${1:?up|down}"; DIR="${2:-/tmp/gatehouse-dc}"
+NS=gatehouse-dc
+log() { echo "samba-dc: $*" >&2; }
+
+if [[ "$cmd" == down ]]; then
+  if [[ -s "$DIR/samba.pid" ]]; then kill "$(cat "$DIR/samba.pid")" 2>/dev/null || true; fi
+  ip netns pids "$NS" 2>/dev/null | xargs -r kill 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+  [[ "${3:-}" == --purge ]] && rm -rf "$DIR"
+  exit 0
+fi
+
+need=()
+for p in samba samba-ad-dc samba-ad-provision winbind smbclient iproute2; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  made=""
+  [[ -e /usr/sbin/policy-rc.d ]] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; }
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  if [[ -n "$made" ]]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+mkdir -p "$DIR"; DIR="$(cd "$DIR" && pwd)"
+ip netns list | grep -qw "$NS" || ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+
+if [[ ! -e "$DIR/etc/smb.conf" ]]; then
+  log "provisioning SAMBA.TEST in $DIR"
+  ip netns exec "$NS" samba-tool domain provision --targetdir="$DIR" --realm=SAMBA.TEST --domain=SAMBA \
+    --server-role=dc --dns-backend=SAMBA_INTERNAL --adminpass='Admin-pw-1!' --use-rfc2307 \
+    --host-ip=127.0.0.1 --option="interfaces=lo" --option="bind interfaces only=yes" >"$DIR/provision.log" 2>&1 || { log "provision failed:"; tail -5 "$DIR/provision.log" >&2; exit 1; }
+  conf="$DIR/etc/smb.conf"
+  sed -i '/dns forwarder/d' "$conf"
+  mkdir -p "$DIR"/{log,run,winbindd,ncalrpc}
+  sed -i "/^\[global\]/a\\
+\tlog file = $DIR/log/%m.log\\
+\tpid directory = $DIR/run\\
+\tncalrpc dir = $DIR/ncalrpc\\
+\twinbindd socket directory = $DIR/winbindd\\
+\tserver services = -dns\\
+\tdns update command = /bin/true\\
+\tspn update command = /bin/true\\
+\tntlm auth = mschapv2-and-ntlmv2-only" "$conf"
+  # tdb/ldb files written before start must stay ours
+fi
+if [[ ! -s "$DIR/samba.pid" ]] || ! kill -0 "$(cat "$DIR/samba.pid")" 2>/dev/null; then
+  ip netns exec "$NS" samba -i -M single -s "$DIR/etc/smb.conf" >"$DIR/log/samba.out" 2>&1 &
+  echo $! >"$DIR/samba.pid"
+  for _ in $(seq 1 150); do
+    [[ -S "$DIR/winbindd/pipe" ]] && ip netns exec "$NS" bash -c '(exec 3<>/dev/tcp/127.0.0.1/389)' 2>/dev/null && break
+    sleep 0.2
+  done
+  [[ -S "$DIR/winbindd/pipe" ]] || { log "samba did not start; see $DIR/log"; exit 1; }
+  sleep 1
+fi
+if ! ip netns exec "$NS" samba-tool user show carol -s "$DIR/etc/smb.conf" >/dev/null 2>&1; then
+  ip netns exec "$NS" samba-tool user add carol 'Carol-pw-1' -s "$DIR/etc/smb.conf" >/dev/null
+  ip netns exec "$NS" samba-tool group add Staff -s "$DIR/etc/smb.conf" >/dev/null 2>&1 || true
+  ip netns exec "$NS" samba-tool group addmembers Staff carol -s "$DIR/etc/smb.conf" >/dev/null
+fi
+cat >"$DIR/ntlm_auth" <<WRAP
+#!/bin/sh
+# ntlm_auth against the throwaway DC: a private /run with its winbindd socket
+exec unshare -m sh -c 'mount -t tmpfs tmpfs /run && mkdir -p /run/samba/winbindd && mount --bind "$DIR/winbindd" /run/samba/winbindd && exec /usr/bin/ntlm_auth --configfile="$DIR/etc/smb.conf" "\$@"' ntlm_auth "\$@"
+WRAP
+chmod 0755 "$DIR/ntlm_auth"
+cat <<ENV
+export GATEHOUSE_DC_DIR='$DIR'
+export GATEHOUSE_NTLM_AUTH='$DIR/ntlm_auth'
+ENV
