@@ -75,6 +75,10 @@ type NTLM struct {
 	NTLMAuth    string `yaml:"ntlm_auth"`
 	Domain      string `yaml:"domain"`
 	AllowNTLMv1 bool   `yaml:"allow_ntlmv1"`
+	// ConnectionAuth keeps a connection authenticated after an NTLM
+	// handshake, for later requests on it (IIS's default); false makes
+	// every request authenticate.
+	ConnectionAuth *bool `yaml:"connection_auth"`
 }
 
 // ExtendedProtection is the channel- and service-binding policy.

@@ -114,3 +114,57 @@ func TestNTLMAuthenticateReplay(t *testing.T) {
 		t.Errorf("replay against a new challenge: %d", r.StatusCode)
 	}
 }
+
+// TestConnectionAuth: after an NTLM handshake the connection stays
+// authenticated (IIS), unless turned off.
+func TestConnectionAuth(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		g, err := New(Options{Store: testStore(t), Domain: "HOST", Secret: make([]byte, 32), NoConnectionAuth: off},
+			[]Site{{Path: "/", Schemes: []string{"ntlm"}, Handler: WhoAmI()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewUnstartedServer(g.Wrap(nil))
+		srv.Config.ConnContext, srv.Config.ConnState = g.ConnContext, g.ConnState
+		srv.Start()
+		c, _ := net.Dial("tcp", srv.Listener.Addr().String())
+		br := bufio.NewReader(c)
+		send := func(auth string) int {
+			h := ""
+			if auth != "" {
+				h = "Authorization: NTLM " + auth + "\r\n"
+			}
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n%s\r\n", h)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 401 {
+				if v := resp.Header.Get("WWW-Authenticate"); len(v) > 5 {
+					ch, _ := base64.StdEncoding.DecodeString(v[5:])
+					lastChallenge = ch
+				}
+			}
+			return resp.StatusCode
+		}
+		cl := ntlm.NewClient(ntlm.ClientConfig{User: "alice", Password: "alicepw"})
+		neg, _ := cl.Negotiate()
+		send(base64.StdEncoding.EncodeToString(neg))
+		auth, _ := cl.Authenticate(lastChallenge)
+		if code := send(base64.StdEncoding.EncodeToString(auth)); code != 200 {
+			t.Fatalf("handshake: %d", code)
+		}
+		want := 200
+		if off {
+			want = 401
+		}
+		if code := send(""); code != want {
+			t.Errorf("connection_auth off=%v: next request %d, want %d", off, code, want)
+		}
+		c.Close()
+		srv.Close()
+	}
+}
+
+var lastChallenge []byte

@@ -45,6 +45,9 @@ type Options struct {
 	// AllowNTLMv1 is refused: only NTLMv2 is implemented (kept so that a
 	// configuration asking for it fails loudly instead of silently).
 	AllowNTLMv1 bool
+	// NoConnectionAuth: a connection does not stay authenticated after an
+	// NTLM handshake; every request carries its own.
+	NoConnectionAuth bool
 	// NTLMVerify, when set, verifies NTLM responses elsewhere (winbind
 	// pass-through to a domain controller) instead of the account store.
 	NTLMVerify func(user, domain string, challenge [8]byte, nt, lm []byte) ([]byte, error)
@@ -164,13 +167,13 @@ func New(o Options, sites []Site) (*Gate, error) {
 					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab or an account store for NTLM", ErrConfig, s.Path)
 				}
 				st.schemes = append(st.schemes, &negotiateScheme{krb: o.Kerberos, ntlm: na, guard: grd})
-				st.connAuth = true
+				st.connAuth = !o.NoConnectionAuth
 			case "ntlm":
 				if na == nil {
 					return nil, fmt.Errorf("%w: site %s: ntlm needs an account store", ErrConfig, s.Path)
 				}
 				st.schemes = append(st.schemes, &ntlmScheme{a: na})
-				st.connAuth = true
+				st.connAuth = !o.NoConnectionAuth
 			case "digest":
 				if o.Store == nil {
 					return nil, fmt.Errorf("%w: site %s: digest needs an account store", ErrConfig, s.Path)
