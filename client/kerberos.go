@@ -122,7 +122,13 @@ func (k *kerberos) token(spn string, cb *[16]byte, delegate bool) ([]byte, *apRe
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: service ticket for %s: %w", spn, err)
 	}
-	auth, err := types.NewAuthenticator(k.cl.Credentials.Domain(), k.cl.Credentials.CName())
+	return buildToken(tkt, key, k.cl.Credentials.Domain(), k.cl.Credentials.CName(), cb, delegate)
+}
+
+// buildToken makes the SPNEGO token for a service ticket: a fresh
+// authenticator (new time, confounder) with the RFC 4121 checksum.
+func buildToken(tkt messages.Ticket, key types.EncryptionKey, realm string, cname types.PrincipalName, cb *[16]byte, delegate bool) ([]byte, *apReqState, error) {
+	auth, err := types.NewAuthenticator(realm, cname)
 	if err != nil {
 		return nil, nil, err
 	}
