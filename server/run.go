@@ -67,6 +67,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
+	// the unknown-user stand-in hash is made now, not on the first probe
+	go accounts.DummyVerify("")
 	dbPath := cfg.Path(cfg.Accounts)
 	store, err := accounts.Open(dbPath, cfg.Realm)
 	if err != nil {
