@@ -256,7 +256,11 @@ func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error
 	if tg.key == "proxy" {
 		host = tg.proxyHost
 	}
-	if !allowedImplicit(t.ImplicitAllow, host) {
+	// BITS: implicit credentials set for the proxy, and none for the
+	// server, serve the server too.
+	viaProxy := tg.key != "proxy" && t.Proxy == nil && named(t.ProxySchemes, Negotiate) && t.proxyHost(req) != "" &&
+		allowedImplicit(t.ImplicitAllow, t.proxyHost(req))
+	if !viaProxy && !allowedImplicit(t.ImplicitAllow, host) {
 		return nil, fmt.Errorf("implicit credentials are not sent to %s (not in the implicit-allow list)", host)
 	}
 	if t.implicit == nil {
