@@ -2,12 +2,13 @@ package krb
 
 import (
 	"bytes"
-	"crypto/md5"
 	"encoding/binary"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/gatehouse-auth/gatehouse/cbt"
 )
 
 // GSS-API Kerberos mechanism token framing (RFC 1964 §1.1, RFC 4121 §4.1):
@@ -153,42 +154,13 @@ func (c *GSSChecksum) Marshal() ([]byte, error) {
 	return append(out, c.Exts...), nil
 }
 
-// ChannelBindings is gss_channel_bindings_struct (RFC 2744 §3.11). For
-// HTTP over TLS (Extended Protection) the addresses are empty and
-// ApplicationData is "tls-server-end-point:" + the certificate hash
-// (RFC 5929 §4), see TLSServerEndPoint.
-type ChannelBindings struct {
-	InitiatorAddrType uint32
-	InitiatorAddress  []byte
-	AcceptorAddrType  uint32
-	AcceptorAddress   []byte
-	ApplicationData   []byte
-}
+// ChannelBindings is gss_channel_bindings_struct (RFC 2744 §3.11), shared
+// with NTLM: package cbt computes it and its MD5 (RFC 4121 §4.1.1.2).
+type ChannelBindings = cbt.Bindings
 
 // TLSServerEndPoint returns the bindings for RFC 5929 tls-server-end-point,
 // given the hash of the server certificate (hash per RFC 5929 §4.1).
-func TLSServerEndPoint(certHash []byte) *ChannelBindings {
-	return &ChannelBindings{ApplicationData: append([]byte("tls-server-end-point:"), certHash...)}
-}
-
-// Hash is the MD5 the client puts in Bnd (RFC 4121 §4.1.1.2): every field
-// in order, integers and lengths as 4 bytes little-endian.
-func (cb *ChannelBindings) Hash() [16]byte {
-	h := md5.New()
-	var w [4]byte
-	put := func(v uint32) { binary.LittleEndian.PutUint32(w[:], v); h.Write(w[:]) }
-	put(cb.InitiatorAddrType)
-	put(uint32(len(cb.InitiatorAddress)))
-	h.Write(cb.InitiatorAddress)
-	put(cb.AcceptorAddrType)
-	put(uint32(len(cb.AcceptorAddress)))
-	h.Write(cb.AcceptorAddress)
-	put(uint32(len(cb.ApplicationData)))
-	h.Write(cb.ApplicationData)
-	var out [16]byte
-	h.Sum(out[:0])
-	return out
-}
+func TLSServerEndPoint(certHash []byte) *ChannelBindings { return cbt.ForServerEndPoint(certHash) }
 
 // VerifyChannelBindings compares what the client sent (Result.Bindings)
 // with the bindings of this connection. A client that sent none (all zero)
