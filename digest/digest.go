@@ -187,18 +187,16 @@ func decodeExtValue(v string) (string, error) {
 	return s, nil
 }
 
-// Expected computes the request-digest for qop=auth (§3.4.1) from HA1.
+// Expected computes the request-digest for qop=auth (§3.4.1) from HA1:
+// KD(HA1, nonce:nc:cnonce:qop:H(method:uri)).
 func (r *Response) Expected(ha1, method string) string {
 	ha2 := r.Algorithm.H(method + ":" + r.URI)
 	return r.Algorithm.KD(ha1, r.Nonce+":"+r.NC+":"+r.CNonce+":"+r.QOP+":"+ha2)
 }
 
-// RspAuth is the Authentication-Info rspauth of §3.5: like the request
-// digest with an empty method.
-func (r *Response) RspAuth(ha1 string) string {
-	ha2 := r.Algorithm.H(":" + r.URI)
-	return r.Algorithm.KD(ha1, r.Nonce+":"+r.NC+":"+r.CNonce+":"+r.QOP+":"+ha2)
-}
+// RspAuth is the Authentication-Info rspauth of §3.5: the request digest
+// with an empty method.
+func (r *Response) RspAuth(ha1 string) string { return r.Expected(ha1, "") }
 
 // AuthenticationInfo is the value of the Authentication-Info header for a
 // successful response (§3.5).
