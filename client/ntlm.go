@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/authheader"
 	"github.com/gatehouse-auth/gatehouse/cbt"
 	"github.com/gatehouse-auth/gatehouse/ntlm"
+	"github.com/gatehouse-auth/gatehouse/spnego"
 )
 
 // splitUser reads "DOMAIN\user" or "user@domain" (NTLM wants them apart).
@@ -135,4 +136,59 @@ func (t *Transport) proxyHost(req *http.Request) string {
 		return ""
 	}
 	return u.Hostname()
+}
+
+// answerSPNEGONTLM runs NTLM inside Negotiate (SPNEGO, RFC 4178) for
+// servers that offer only Negotiate and no Kerberos can be had: the
+// NEGOTIATE goes as the optimistic token of a NegTokenInit listing NTLM,
+// the AUTHENTICATE in a NegTokenResp with the mechListMIC.
+func (t *Transport) answerSPNEGONTLM(req *http.Request, resp *http.Response, tg *target, st *hostState, ch *authheader.Challenge) (string, error) {
+	if ch.Token68 == "" {
+		v, err := t.answerNTLM(req, resp, tg, st, ch, "Negotiate")
+		if err != nil || v == "" {
+			return v, err
+		}
+		neg, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(v, "Negotiate "))
+		mechs, err := spnego.MarshalMechTypes([]spnego.OID{spnego.OIDNTLM})
+		if err != nil {
+			return "", err
+		}
+		tok, err := (&spnego.NegTokenInit{MechTypes: []spnego.OID{spnego.OIDNTLM}, MechToken: neg}).Marshal()
+		if err != nil {
+			return "", err
+		}
+		t.mu.Lock()
+		st.mechTypes = mechs
+		t.mu.Unlock()
+		return "Negotiate " + base64.StdEncoding.EncodeToString(tok), nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(ch.Token68)
+	if err != nil {
+		return "", fmt.Errorf("client: Negotiate token is not base64: %w", err)
+	}
+	r, err := spnego.ParseNegTokenResp(raw)
+	if err != nil {
+		return "", fmt.Errorf("client: %w", err)
+	}
+	inner := *ch
+	inner.Token68 = base64.StdEncoding.EncodeToString(r.ResponseToken)
+	t.mu.Lock()
+	cl := st.ntlm
+	t.mu.Unlock()
+	if cl == nil || len(r.ResponseToken) == 0 {
+		return "", nil
+	}
+	v, err := t.answerNTLM(req, resp, tg, st, &inner, "Negotiate")
+	if err != nil || v == "" {
+		return v, err
+	}
+	auth, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(v, "Negotiate "))
+	t.mu.Lock()
+	mic := cl.Session().Sign(st.mechTypes)
+	t.mu.Unlock()
+	tok, err := (&spnego.NegTokenResp{ResponseToken: auth, MechListMIC: mic}).Marshal()
+	if err != nil {
+		return "", err
+	}
+	return "Negotiate " + base64.StdEncoding.EncodeToString(tok), nil
 }

@@ -99,6 +99,9 @@ type hostState struct {
 	// channel binding of its TLS channel.
 	kerberos *kerberos
 	cb       *[16]byte
+	// mechTypes is the DER mechanism list of an SPNEGO negotiation in
+	// progress, which the mechListMIC covers.
+	mechTypes []byte
 }
 
 // target is server or proxy.
@@ -271,11 +274,26 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				return "Basic " + tok, nil, nil
 			case Negotiate:
 				if ch.Token68 != "" {
-					continue // a server reply; Kerberos needs one leg
+					// a server reply: the next leg of NTLM inside SPNEGO
+					// (Kerberos needs one leg)
+					v, err := t.answerSPNEGONTLM(req, resp, tg, st, ch)
+					if err != nil {
+						return "", nil, err
+					}
+					if v != "" {
+						return v, nil, nil
+					}
+					continue
 				}
 				kc, err := t.kerberosFor(req, tg)
 				if err != nil {
 					skip("Negotiate: %v", err)
+					if tg.creds != nil && (!offered(chs, NTLM) || !allowed(tg.allowed, NTLM)) {
+						// a Negotiate-only server: NTLM inside SPNEGO
+						if v, err := t.answerSPNEGONTLM(req, resp, tg, st, ch); err != nil || v != "" {
+							return v, nil, err
+						}
+					}
 					continue
 				}
 				cb := bindings(resp)
@@ -321,6 +339,16 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 		return "", nil, fmt.Errorf("%w: %s", ErrNoScheme, strings.Join(skipped, "; "))
 	}
 	return "", nil, ErrNoScheme
+}
+
+// offered reports whether a scheme is among the challenges.
+func offered(chs []authheader.Challenge, name string) bool {
+	for _, c := range chs {
+		if strings.EqualFold(c.Scheme, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // anyUsable reports whether explicit credentials could answer one of the

@@ -188,3 +188,26 @@ func TestNTLMSession(t *testing.T) {
 		t.Fatalf("wrong password: %d", resp.StatusCode)
 	}
 }
+
+// TestNegotiateOnlyServerGetsNTLMInSPNEGO: a server offering only
+// Negotiate with no Kerberos (Gatehouse's embedded default without a
+// keytab, IIS with NTLM under Negotiate) gets NTLM inside SPNEGO, with the
+// mechListMIC checked by the server.
+func TestNegotiateOnlyServerGetsNTLMInSPNEGO(t *testing.T) {
+	s, n401 := gateServer(t, []string{"negotiate"}, false)
+	c := &http.Client{Transport: &Transport{Server: &Credentials{User: `EXAMPLE\alice`, Password: "alicepw"}}}
+	for i := 0; i < 3; i++ {
+		resp, err := c.Get(s.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "alice") {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	if n := n401.Load(); n != 2 {
+		t.Errorf("%d 401s, want 2 (one handshake)", n)
+	}
+}

@@ -61,6 +61,10 @@ func TestClientAgainstApache(t *testing.T) {
 	if out, e, ok := get(t, nil, "--ntlm", "-u", `EXAMPLE\alice:alicepw`, base+"/ntlm"); !ok || out != "ok\n" {
 		t.Errorf("NTLM to gss-ntlmssp: %q %s", out, e)
 	}
+	// NTLM inside SPNEGO, our mechListMIC checked by gss-ntlmssp
+	if out, e, ok := get(t, nil, "--negotiate", "-u", `EXAMPLE\alice:alicepw`, base+"/ntlm"); !ok || out != "ok\n" {
+		t.Errorf("NTLM in SPNEGO to gss-ntlmssp: %q %s", out, e)
+	}
 	if out, e, ok := get(t, nil, "--digest", "-u", "alice:alicepw", base+"/digest"); !ok || out != "ok\n" {
 		t.Errorf("Digest to mod_auth_digest: %q %s", out, e)
 	}
