@@ -239,11 +239,15 @@ func TestProxyStripsSpoofedHeaders(t *testing.T) {
 	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
 	req.Header.Set("X-Remote-User", "admin")
 	req.Header.Set("Remote-User", "admin")
+	req.Header.Set("Cookie", SessionCookie+"=secret; app=1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if got.Get("Cookie") != "app=1" {
+		t.Fatalf("cookies reaching upstream: %q", got.Get("Cookie"))
+	}
 	if got.Get("X-Remote-User") != "" || got.Get("Remote-User") != "" {
 		t.Fatalf("spoofed identity reached upstream: %v", got)
 	}

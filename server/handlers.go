@@ -88,6 +88,7 @@ func Proxy(upstream *url.URL) http.Handler {
 				h.Del(k)
 			}
 			h.Del("Authorization")
+			stripSessionCookie(pr.Out)
 			id := IdentityFrom(pr.In.Context())
 			if id == nil || id.Anonymous() {
 				return
@@ -143,4 +144,16 @@ func (f *singleFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.ServeContent(w, r, f.path, mod, bytes.NewReader(body))
+}
+
+// stripSessionCookie keeps Gatehouse's own session cookie from the
+// upstream: it is a bearer credential for this server, not the app's.
+func stripSessionCookie(r *http.Request) {
+	cs := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cs {
+		if c.Name != SessionCookie {
+			r.AddCookie(c)
+		}
+	}
 }
