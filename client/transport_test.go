@@ -1,8 +1,10 @@
 package client
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -48,8 +50,11 @@ func gateServerEPA(t *testing.T, schemes []string, tlsOn bool, pol epa.Policy) (
 	s := httptest.NewUnstartedServer(count)
 	s.Config.ConnContext, s.Config.ConnState = g.ConnContext, g.ConnState
 	if tlsOn {
+		// the certificate exists once started, before any connection
+		s.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return g.TLSConnContext(s.Certificate())(ctx, c)
+		}
 		s.StartTLS()
-		s.Config.ConnContext = g.TLSConnContext(s.Certificate())
 	} else {
 		s.Start()
 	}
