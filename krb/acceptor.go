@@ -18,11 +18,12 @@ import (
 // suggests 5 minutes; MIT and Windows default to it).
 const DefaultClockSkew = 5 * time.Minute
 
-// Key usages (RFC 4120 §7.5.1).
+// Key usages (RFC 4120 §7.5.1; MS-PAC §2.8.1 for 17).
 const (
 	usageTicket        = 2
 	usageAuthenticator = 11
 	usageAPRepEncPart  = 12
+	usagePACServerSig  = 17 // KERB_NON_KERB_CKSUM_SALT (MS-KILE §3.1.5.9)
 )
 
 // Config configures an Acceptor. Only Keytab is required.
@@ -53,7 +54,7 @@ type Config struct {
 // Acceptor verifies Kerberos AP-REQs for the services of one keytab. It is
 // safe for concurrent use; its only mutable state is the replay cache.
 type Acceptor struct {
-	keys       map[keyID]types.EncryptionKey
+	keys       map[keyID]*serviceKey
 	newest     map[keyID]uint32 // kvno 0 in the key: highest kvno per principal and etype
 	principals map[string]bool  // "name@realm" present in the keytab
 	allowed    []allowedPrincipal
@@ -62,6 +63,15 @@ type Acceptor struct {
 	subkey     bool
 	now        func() time.Time
 	rcache     *ReplayCache
+	derived    derivedKeyCache // keys derived from session keys
+}
+
+// serviceKey is a keytab key with, for the AES etypes, its derived keys
+// for the two usages it serves, computed once in NewAcceptor.
+type serviceKey struct {
+	types.EncryptionKey
+	ticket *usageKeys // key usage 2; nil for RC4/DES3 (gokrb5 then)
+	pacKc  *macKey    // Kc of key usage 17; nil likewise
 }
 
 type keyID struct {
@@ -78,7 +88,7 @@ func NewAcceptor(cfg Config) (*Acceptor, error) {
 		return nil, fmt.Errorf("krb: Config.Keytab is empty")
 	}
 	a := &Acceptor{
-		keys:       map[keyID]types.EncryptionKey{},
+		keys:       map[keyID]*serviceKey{},
 		newest:     map[keyID]uint32{},
 		principals: map[string]bool{},
 		skew:       cfg.ClockSkew,
@@ -103,7 +113,9 @@ func NewAcceptor(cfg Config) (*Acceptor, error) {
 		if old, ok := a.keys[id]; ok && string(old.KeyValue) != string(e.Key.KeyValue) {
 			return nil, fmt.Errorf("krb: keytab has two different keys for %s kvno %d etype %d", p, e.KVNO, e.Key.KeyType)
 		}
-		a.keys[id] = e.Key
+		if _, ok := a.keys[id]; !ok {
+			a.keys[id] = newServiceKey(e.Key)
+		}
 		if latest := (keyID{principal: p, etype: e.Key.KeyType}); e.KVNO >= a.newest[latest] {
 			a.newest[latest] = e.KVNO
 		}
@@ -124,6 +136,20 @@ func NewAcceptor(cfg Config) (*Acceptor, error) {
 		a.allowed = append(a.allowed, allowedPrincipal{name, realm})
 	}
 	return a, nil
+}
+
+// newServiceKey derives the keys of an AES service key. A key of the wrong
+// length gets none: decrypt then reports it when a ticket uses it.
+func newServiceKey(k types.EncryptionKey) *serviceKey {
+	sk := &serviceKey{EncryptionKey: k}
+	if p := profileOf(k.KeyType); p != nil && len(k.KeyValue) == p.keyLen {
+		ticket, err1 := p.usageKeys(k.KeyValue, usageTicket)
+		pac, err2 := p.checksumKey(k.KeyValue, usagePACServerSig)
+		if err1 == nil && err2 == nil {
+			sk.ticket, sk.pacKc = ticket, pac
+		}
+	}
+	return sk
 }
 
 // Result is an accepted security context.
@@ -233,12 +259,33 @@ func newRandomKey(etype int32) (types.EncryptionKey, error) {
 	return k, nil
 }
 
-// decrypt wraps gokrb5's decryption: it checks the etype policy and the
-// ciphertext's minimum length first (gokrb5 slices without checking) and
-// turns a panic into ErrBadIntegrity.
-func (a *Acceptor) decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32) (plain []byte, err error) {
+// sessionKeys returns the derived keys of an AES session key for usage
+// (from a.derived), nil for other etypes.
+func (a *Acceptor) sessionKeys(key types.EncryptionKey, usage uint32) *usageKeys {
+	p := profileOf(key.KeyType)
+	if p == nil {
+		return nil
+	}
+	k, err := a.derived.keys(p, key.KeyValue, usage)
+	if err != nil {
+		return nil // wrong length: decrypt reports it
+	}
+	return k
+}
+
+// decrypt decrypts ed with key for usage: with uk, key's derived keys for
+// usage, when not nil (AES etypes), else with gokrb5. It checks the etype
+// policy and the ciphertext's minimum length first (gokrb5 slices without
+// checking) and turns a panic into ErrBadIntegrity.
+func (a *Acceptor) decrypt(ed types.EncryptedData, key types.EncryptionKey, uk *usageKeys, usage uint32) (plain []byte, err error) {
 	if ed.EType != key.KeyType {
 		return nil, fmt.Errorf("%w: etype %d with a key of etype %d", ErrBadIntegrity, ed.EType, key.KeyType)
+	}
+	if uk != nil && uk.p.etype == key.KeyType && len(key.KeyValue) == uk.p.keyLen {
+		if plain, err = uk.decrypt(ed.Cipher); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadIntegrity, err)
+		}
+		return plain, nil
 	}
 	et, err := crypto.GetEtype(key.KeyType)
 	if err != nil {
@@ -319,7 +366,7 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	}
 
 	// Ticket (key usage 2).
-	plain, err := a.decrypt(tkt.EncPart, svcKey, usageTicket)
+	plain, err := a.decrypt(tkt.EncPart, svcKey.EncryptionKey, svcKey.ticket, usageTicket)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: %w", err)
 	}
@@ -342,7 +389,7 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	}
 
 	// Authenticator (key usage 11, in the session key).
-	plain, err = a.decrypt(req.Authenticator, etp.Key, usageAuthenticator)
+	plain, err = a.decrypt(req.Authenticator, etp.Key, a.sessionKeys(etp.Key, usageAuthenticator), usageAuthenticator)
 	if err != nil {
 		return nil, fmt.Errorf("authenticator: %w", err)
 	}
@@ -400,7 +447,7 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 		return nil, err
 	}
 	if pacBytes != nil {
-		if res.PAC, err = verifyPAC(pacBytes, svcKey, a.allowWeak); err != nil {
+		if res.PAC, err = verifyPAC(pacBytes, svcKey.EncryptionKey, svcKey.pacKc, a.allowWeak); err != nil {
 			return nil, err
 		}
 	}
@@ -457,7 +504,12 @@ func (a *Acceptor) buildAPRep(res *Result, auth *authenticator, mechOID string, 
 	if err != nil {
 		return fmt.Errorf("krb: EncAPRepPart: %w", err)
 	}
-	ed, err := crypto.GetEncryptedData(plain, res.SessionKey, usageAPRepEncPart, 0)
+	ed := types.EncryptedData{EType: res.SessionKey.KeyType}
+	if uk := a.sessionKeys(res.SessionKey, usageAPRepEncPart); uk != nil {
+		ed.Cipher, err = uk.encrypt(plain)
+	} else {
+		ed, err = crypto.GetEncryptedData(plain, res.SessionKey, usageAPRepEncPart, 0)
+	}
 	if err != nil {
 		return fmt.Errorf("krb: encrypting AP-REP: %w", err)
 	}

@@ -90,9 +90,10 @@ func findPAC(ad types.AuthorizationData) ([]byte, error) {
 }
 
 // verifyPAC checks the server signature (MS-PAC §2.8.1) with the service
-// key and decodes the buffers the acceptor reports. allowWeak admits the
-// HMAC-MD5 signature of RC4 keys.
-func verifyPAC(b []byte, key types.EncryptionKey, allowWeak bool) (*PAC, error) {
+// key and decodes the buffers the acceptor reports. kc, when not nil, is
+// the key's Kc for usage 17 (AES keys); allowWeak admits the HMAC-MD5
+// signature of RC4 keys.
+func verifyPAC(b []byte, key types.EncryptionKey, kc *macKey, allowWeak bool) (*PAC, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrBadPAC}, args...)...)
 	}
@@ -171,8 +172,10 @@ func verifyPAC(b []byte, key types.EncryptionKey, allowWeak bool) (*PAC, error) 
 		x, _ := find(z.typ)
 		clear(zeroed[x.off+4 : x.off+4+z.n]) // the Signature after SignatureType
 	}
-	want, err := et.GetChecksumHash(key.KeyValue, zeroed, 17) // KERB_NON_KERB_CKSUM_SALT (MS-KILE §3.1.5.9)
-	if err != nil {
+	var want []byte
+	if p := profileOf(key.KeyType); kc != nil && p != nil {
+		want = p.checksum(kc, zeroed) // the signature type is the key's etype's, checked above
+	} else if want, err = et.GetChecksumHash(key.KeyValue, zeroed, usagePACServerSig); err != nil {
 		return nil, bad("computing server signature: %v", err)
 	}
 	if len(want) > sigLen {
