@@ -7,7 +7,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,12 +39,6 @@ const maxSessionCookie = 8 << 10
 type sessionSealer struct {
 	aeads    []cipher.AEAD // first seals
 	lifetime time.Duration
-}
-
-type sealedSession struct {
-	ID      *Identity `json:"id"`
-	Site    string    `json:"site"`
-	Expires int64     `json:"exp"`
 }
 
 // LoadSessionKeys reads (creating with one fresh key if missing) the key
@@ -109,7 +102,7 @@ func newSessionSealer(keys [][]byte, lifetime time.Duration) (*sessionSealer, er
 
 // seal returns the cookie value for id on site.
 func (s *sessionSealer) seal(id *Identity, site string, now time.Time) (string, error) {
-	pt, err := json.Marshal(sealedSession{ID: id, Site: site, Expires: now.Add(s.lifetime).Unix()})
+	pt, err := marshalSession(id, site, now.Add(s.lifetime).Unix())
 	if err != nil {
 		return "", err
 	}
@@ -139,12 +132,12 @@ func (s *sessionSealer) open(v, site string, now time.Time) *Identity {
 		if err != nil {
 			continue
 		}
-		var ss sealedSession
-		if json.Unmarshal(pt, &ss) != nil || ss.ID == nil || ss.Site != site || now.Unix() > ss.Expires {
+		id, sealedSite, expires, err := unmarshalSession(pt)
+		if err != nil || sealedSite != site || now.Unix() > expires {
 			return nil
 		}
-		ss.ID.Session = true
-		return ss.ID
+		id.Session = true
+		return id
 	}
 	return nil
 }
