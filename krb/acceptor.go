@@ -185,6 +185,9 @@ type Result struct {
 	// Delegated is the KRB-CRED (RFC 4120 §5.8) the client forwarded with
 	// GSSDeleg, encrypted in the session key (or subkey); nil otherwise.
 	Delegated []byte
+	// DelegatedCreds are the credentials in Delegated, decrypted (usually
+	// one forwarded TGT): what the service needs to act as the client.
+	DelegatedCreds []Credential
 	// PAC is the verified MS-PAC, nil when the ticket has none.
 	PAC *PAC
 	// ClientSeq and AcceptorSeq are the initial sequence numbers
@@ -287,6 +290,13 @@ func (a *Acceptor) decrypt(ed types.EncryptedData, key types.EncryptionKey, uk *
 		}
 		return plain, nil
 	}
+	return decryptGokrb5(ed, key, usage)
+}
+
+// decryptGokrb5 decrypts with gokrb5 (the etypes without derived keys
+// here: RC4, DES3), checking the key and ciphertext lengths first (gokrb5
+// slices without checking) and turning a panic into ErrBadIntegrity.
+func decryptGokrb5(ed types.EncryptedData, key types.EncryptionKey, usage uint32) (plain []byte, err error) {
 	et, err := crypto.GetEtype(key.KeyType)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrWeakEtype, err)
@@ -431,6 +441,19 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 		}
 		res.Flags, res.Bindings, res.Delegated = c.Flags, c.Bindings, c.Delegation
 		res.HasBindings = c.Bindings != [16]byte{}
+		if c.Delegation != nil {
+			// The KRB-CRED is in the ticket's session key (MIT makes it
+			// before choosing its subkey), else in the authenticator's
+			// subkey. A delegation that does not decode fails the
+			// context, as it does in MIT's acceptor.
+			res.DelegatedCreds, err = ParseKRBCred(c.Delegation, etp.Key)
+			if err != nil && auth.SubKey != nil {
+				res.DelegatedCreds, err = ParseKRBCred(c.Delegation, *auth.SubKey)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%w: delegated credentials: %v", ErrBadChecksum, err)
+			}
+		}
 		res.Mutual = res.Mutual || c.Flags&GSSMutual != 0
 	case framed:
 		return nil, fmt.Errorf("%w: GSS-API token without a 0x8003 checksum", ErrBadChecksum)

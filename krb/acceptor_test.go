@@ -196,7 +196,7 @@ func TestAcceptRefusals(t *testing.T) {
 		{"bad checksum", kt, func(f *forge, _ *time.Time) {
 			f.cksum = &GSSChecksum{Flags: GSSDeleg, Delegation: []byte{1, 2, 3}}
 			f.cksum.Exts = nil
-		}, nil, nil},
+		}, nil, ErrBadChecksum},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, now := newTestAcceptor(t, c.kt, c.cfg)
@@ -349,14 +349,19 @@ func TestDelegation(t *testing.T) {
 	kt := stdKeytab(t)
 	a, _ := newTestAcceptor(t, kt, nil)
 	f := defaultForge(kt)
-	cred := []byte("\x76\x03KRB-CRED bytes")
+	f.makeTicket(t)
+	var in Initiator
+	cred, err := in.KRBCred([]Credential{{Ticket: *f.ticket, Key: f.sessionKey, PName: principal("alice")}}, f.sessionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.cksum = &GSSChecksum{Flags: GSSMutual | GSSDeleg, Delegation: cred, Exts: []byte{0, 0, 0, 0, 0, 0, 0, 0}}
 	res, err := a.Accept(f.token(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(res.Delegated, cred) || res.Flags&GSSDeleg == 0 {
-		t.Fatalf("delegation %q flags %x", res.Delegated, res.Flags)
+	if !bytes.Equal(res.Delegated, cred) || res.Flags&GSSDeleg == 0 || len(res.DelegatedCreds) != 1 {
+		t.Fatalf("delegation %q flags %x creds %v", res.Delegated, res.Flags, res.DelegatedCreds)
 	}
 }
 
@@ -496,6 +501,12 @@ func TestCapturedMIT(t *testing.T) {
 			}
 			if c.deleg && res.Delegated[0] != 0x76 { // [APPLICATION 22] KRB-CRED
 				t.Errorf("delegated bytes are not a KRB-CRED: % x", res.Delegated[:4])
+			}
+			if c.deleg { // MIT forwards a TGT marked forwarded, in the session key
+				if d := res.DelegatedCreds; len(d) != 1 || !d[0].Forwarded() || d[0].SName.PrincipalNameString() != "krbtgt/EXAMPLE.TEST" ||
+					d[0].PName.PrincipalNameString() != "alice" || d[0].Ticket.Realm != "EXAMPLE.TEST" {
+					t.Errorf("delegated credentials from MIT: %+v", d)
+				}
 			}
 			if res.PAC == nil || res.PAC.ClientName == "" || res.PAC.Logon != nil {
 				t.Errorf("MIT PAC: %+v", res.PAC)
