@@ -31,7 +31,7 @@ func TestInitiatorAgainstAcceptor(t *testing.T) {
 		cb := TLSServerEndPoint(bytes.Repeat([]byte{7}, 32))
 		cred := Credential{
 			Ticket: *f.ticket, Key: f.sessionKey, PRealm: testRealm, PName: principal("alice"),
-			Flags: KerberosFlags(1<<(31-TicketFlagForwardable) | 1<<(31-TicketFlagForwarded)),
+			Flags:    KerberosFlags(1<<(31-TicketFlagForwardable) | 1<<(31-TicketFlagForwarded)),
 			AuthTime: f.authTime, EndTime: f.end, SRealm: testRealm, SName: principal("krbtgt/" + testRealm),
 		}
 		deleg, err := in.KRBCred([]Credential{cred}, f.sessionKey)
@@ -106,7 +106,7 @@ func TestKRBCred(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	want := Credential{
 		Ticket: *f.ticket, Key: f.sessionKey, PRealm: testRealm, PName: principal("alice"),
-		Flags: KerberosFlags(1<<(31-TicketFlagForwardable) | 1<<(31-TicketFlagForwarded)),
+		Flags:    KerberosFlags(1<<(31-TicketFlagForwardable) | 1<<(31-TicketFlagForwarded)),
 		AuthTime: now.Add(-time.Hour), StartTime: now, EndTime: now.Add(time.Hour), RenewTill: now.Add(2 * time.Hour),
 		SRealm: testRealm, SName: principal("krbtgt/" + testRealm),
 	}
