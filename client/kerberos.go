@@ -13,19 +13,12 @@ import (
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
-	"github.com/jcmturner/gokrb5/v8/crypto"
-	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/gatehouse-auth/gatehouse/krb"
 	"github.com/gatehouse-auth/gatehouse/spnego"
-)
-
-// Kerberos key usages (RFC 4120 §7.5.1).
-const (
-	usageAPRepEncPart = 12
 )
 
 // ErrNoKerberos is returned when no Kerberos credentials can be had.
@@ -36,8 +29,16 @@ var ErrNoKerberos = errors.New("client: no Kerberos credentials")
 // service tickets; the AP-REQ's GSS checksum (channel bindings, flags) and
 // the AP-REP check are done here.
 type kerberos struct {
-	mu sync.Mutex
-	cl *krbclient.Client
+	mu    sync.Mutex
+	cl    *krbclient.Client
+	cc    *credentials.CCache // the ccache cl came from, if any (its TGT is forwarded)
+	in    krb.Initiator
+	trace func(format string, a ...any)
+
+	fwd      *krb.Credential // forwarded TGT, until it expires
+	fwdErr   error           // why forwarding failed, not retried before fwdRetry
+	fwdRetry time.Time
+	okDeleg  map[string]bool // SPN: the KDC marked its tickets ok-as-delegate
 }
 
 // krb5Config loads KRB5_CONFIG (or /etc/krb5.conf).
@@ -54,35 +55,36 @@ func krb5Config() (*config.Config, error) {
 }
 
 // implicitKerberos logs in from KRB5CCNAME, else KRB5_CLIENT_KTNAME.
-func implicitKerberos() (*krbclient.Client, error) {
+func implicitKerberos() (*krbclient.Client, *credentials.CCache, error) {
 	cfg, err := krb5Config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cc := os.Getenv("KRB5CCNAME"); cc != "" {
 		path := strings.TrimPrefix(cc, "FILE:")
 		if strings.Contains(path, ":") {
-			return nil, fmt.Errorf("%w: ccache type of %q is not supported (FILE only)", ErrNoKerberos, cc)
+			return nil, nil, fmt.Errorf("%w: ccache type of %q is not supported (FILE only)", ErrNoKerberos, cc)
 		}
 		ccache, err := credentials.LoadCCache(path)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNoKerberos, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrNoKerberos, err)
 		}
-		return krbclient.NewFromCCache(ccache, cfg, krbclient.DisablePAFXFAST(true))
+		cl, err := krbclient.NewFromCCache(ccache, cfg, krbclient.DisablePAFXFAST(true))
+		return cl, ccache, err
 	}
 	if kt := os.Getenv("KRB5_CLIENT_KTNAME"); kt != "" {
 		k, err := keytab.Load(strings.TrimPrefix(kt, "FILE:"))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNoKerberos, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrNoKerberos, err)
 		}
 		if len(k.Entries) == 0 {
-			return nil, fmt.Errorf("%w: keytab %s is empty", ErrNoKerberos, kt)
+			return nil, nil, fmt.Errorf("%w: keytab %s is empty", ErrNoKerberos, kt)
 		}
 		p := k.Entries[0].Principal
 		cl := krbclient.NewWithKeytab(strings.Join(p.Components, "/"), p.Realm, k, cfg, krbclient.DisablePAFXFAST(true))
-		return cl, cl.Login()
+		return cl, nil, cl.Login()
 	}
-	return nil, ErrNoKerberos
+	return nil, nil, ErrNoKerberos
 }
 
 // explicitKerberos logs in with a password: "user@REALM" or the default
@@ -108,46 +110,42 @@ func explicitKerberos(c *Credentials) (*krbclient.Client, error) {
 
 // apReqState is what checking the AP-REP needs.
 type apReqState struct {
-	key   types.EncryptionKey
-	ctime time.Time
-	cusec int
+	st *krb.APReqState
 }
 
 // token builds a SPNEGO NegTokenInit with a fresh AP-REQ for spn, mutual
-// authentication requested, the channel-bindings hash when given.
-func (k *kerberos) token(spn string, cb *[16]byte, delegate bool) ([]byte, *apReqState, error) {
+// authentication requested, the channel-bindings hash when given, and the
+// forwarded TGT when the delegation policy allows it for spn.
+func (k *kerberos) token(spn string, cb *[16]byte, d Delegation) ([]byte, *apReqState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	tkt, key, err := k.cl.GetServiceTicket(spn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: service ticket for %s: %w", spn, err)
 	}
-	return buildToken(tkt, key, k.cl.Credentials.Domain(), k.cl.Credentials.CName(), cb, delegate)
+	var deleg []byte
+	if d != DelegateNone {
+		deleg = k.delegation(spn, key, d)
+	}
+	return buildToken(&k.in, tkt, key, k.cl.Credentials.Domain(), k.cl.Credentials.CName(), cb, deleg)
 }
 
 // buildToken makes the SPNEGO token for a service ticket: a fresh
-// authenticator (new time, confounder) with the RFC 4121 checksum.
-func buildToken(tkt messages.Ticket, key types.EncryptionKey, realm string, cname types.PrincipalName, cb *[16]byte, delegate bool) ([]byte, *apReqState, error) {
-	auth, err := types.NewAuthenticator(realm, cname)
-	if err != nil {
-		return nil, nil, err
-	}
+// authenticator (new time, sequence number and confounder) with the
+// RFC 4121 checksum, carrying deleg (a KRB-CRED) when not nil.
+func buildToken(in *krb.Initiator, tkt messages.Ticket, key types.EncryptionKey, realm string, cname types.PrincipalName, cb *[16]byte, deleg []byte) ([]byte, *apReqState, error) {
 	ck := krb.GSSChecksum{Flags: krb.GSSMutual | krb.GSSInteg | krb.GSSConf | krb.GSSSequence}
 	if cb != nil {
 		ck.Bindings = *cb
 	}
-	_ = delegate // forwarding the TGT (KRB-CRED) is not built yet
-	cks, err := ck.Marshal()
-	if err != nil {
-		return nil, nil, err
+	if deleg != nil {
+		ck.Flags |= krb.GSSDeleg
+		ck.Delegation = deleg
 	}
-	auth.Cksum = types.Checksum{CksumType: 0x8003, Checksum: cks}
-	req, err := messages.NewAPReq(tkt, key, auth)
-	if err != nil {
-		return nil, nil, err
-	}
-	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
-	der, err := req.Marshal()
+	der, st, err := in.APReq(&krb.APReqParams{
+		Ticket:     krb.Ticket{Realm: tkt.Realm, SName: tkt.SName, EncPart: tkt.EncPart},
+		SessionKey: key, CRealm: realm, CName: cname, Checksum: &ck, Mutual: true,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,7 +157,7 @@ func buildToken(tkt messages.Ticket, key types.EncryptionKey, realm string, cnam
 	if err != nil {
 		return nil, nil, err
 	}
-	return tok, &apReqState{key: key, ctime: auth.CTime, cusec: auth.Cusec}, nil
+	return tok, &apReqState{st: st}, nil
 }
 
 // checkAPRep verifies the server's mutual-authentication token: the AP-REP
@@ -187,20 +185,8 @@ func (s *apReqState) checkAPRep(header string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
 	}
-	rep, err := krb.ParseAPRep(der)
-	if err != nil {
+	if _, err := s.st.VerifyAPRep(der); err != nil {
 		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
-	}
-	plain, err := crypto.DecryptEncPart(rep.EncPart, s.key, usageAPRepEncPart)
-	if err != nil {
-		return fmt.Errorf("%w: AP-REP does not decrypt with the session key", ErrMutualAuth)
-	}
-	part, err := krb.ParseEncAPRepPart(plain)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
-	}
-	if !part.CTime.Equal(s.ctime.Truncate(time.Second)) || part.Cusec != s.cusec {
-		return fmt.Errorf("%w: AP-REP does not echo the authenticator's time", ErrMutualAuth)
 	}
 	return nil
 }
@@ -248,7 +234,7 @@ func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error
 			if err != nil {
 				return nil, err
 			}
-			t.explicit = &kerberos{cl: cl}
+			t.explicit = &kerberos{cl: cl, trace: t.tracef}
 		}
 		return t.explicit, nil
 	}
@@ -264,11 +250,11 @@ func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error
 		return nil, fmt.Errorf("implicit credentials are not sent to %s (not in the implicit-allow list)", host)
 	}
 	if t.implicit == nil {
-		cl, err := implicitKerberos()
+		cl, cc, err := implicitKerberos()
 		if err != nil {
 			return nil, err
 		}
-		t.implicit = &kerberos{cl: cl}
+		t.implicit = &kerberos{cl: cl, cc: cc, trace: t.tracef}
 	}
 	return t.implicit, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/gatehouse-auth/gatehouse/krb"
 	"github.com/gatehouse-auth/gatehouse/spnego"
 )
 
@@ -25,7 +26,7 @@ func testTicket() (messages.Ticket, types.EncryptionKey) {
 func TestBuildToken(t *testing.T) {
 	tkt, key := testTicket()
 	cb := [16]byte{1}
-	tok, st, err := buildToken(tkt, key, "EXAMPLE.TEST", types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice"), &cb, false)
+	tok, st, err := buildToken(new(krb.Initiator), tkt, key, "EXAMPLE.TEST", types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice"), &cb, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +43,10 @@ func TestBuildToken(t *testing.T) {
 func BenchmarkNegotiateToken(b *testing.B) {
 	tkt, key := testTicket()
 	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
+	var in krb.Initiator
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := buildToken(tkt, key, "EXAMPLE.TEST", cname, nil, false); err != nil {
+		if _, _, err := buildToken(&in, tkt, key, "EXAMPLE.TEST", cname, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -68,9 +68,9 @@ type Transport struct {
 	// (the Kerberos ccache or client keytab): "host", ".domain" for its
 	// subdomains, "*" for all. Explicit credentials go anywhere.
 	ImplicitAllow []string
-	// Delegate asks for a forwardable ticket to be delegated (not yet
-	// implemented: the flag is not sent).
-	Delegate bool
+	// Delegation says when a forwarded TGT goes to Kerberos servers
+	// (DelegateNone by default).
+	Delegation Delegation
 	// MutualOptional accepts a 200 without the server's AP-REP; by
 	// default such a response fails (the server did not prove itself).
 	MutualOptional bool
@@ -297,7 +297,7 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 					continue
 				}
 				cb := bindings(resp)
-				tok, as, err := kc.token(t.spnFor(req, tg), cb, t.Delegate)
+				tok, as, err := kc.token(t.spnFor(req, tg), cb, t.Delegation)
 				if err != nil {
 					skip("Negotiate: %v", err)
 					continue
@@ -383,7 +383,7 @@ func (t *Transport) preempt(r *http.Request, tg *target) func(*http.Response) er
 	case st.kerberos != nil:
 		// a fresh authenticator for every request (seed 004: credentials
 		// keep being sent once authenticated)
-		tok, as, err := st.kerberos.token(t.SPNFor(r), st.cb, t.Delegate)
+		tok, as, err := st.kerberos.token(t.SPNFor(r), st.cb, t.Delegation)
 		if err != nil {
 			t.tracef("pre-emptive Negotiate: %v", err)
 			return nil

@@ -143,11 +143,14 @@ if [[ ! -s "$KEYTAB" ]]; then
 fi
 chmod 0644 "$KEYTAB"
 # A second service, HTTP/elsewhere, with its own keytab: a server holding
-# only it must refuse tickets for HTTP/localhost.
+# only it must refuse tickets for HTTP/localhost. The KDC marks it
+# ok-as-delegate ("trusted for delegation"), HTTP/localhost not: clients
+# with delegation policy "policy" delegate to the one and not the other.
 OTHER_KEYTAB="$DIR/elsewhere.keytab"
 if ! has_princ HTTP/elsewhere; then
   kadm "addprinc -e \"$ENCTYPES\" -randkey HTTP/elsewhere" >/dev/null
 fi
+kadm "modprinc +ok_as_delegate HTTP/elsewhere" >/dev/null
 if [[ ! -s "$OTHER_KEYTAB" ]]; then
   kadm "ktadd -norandkey -k $OTHER_KEYTAB HTTP/elsewhere" >/dev/null
   [[ -s "$OTHER_KEYTAB" ]] || die "could not export $OTHER_KEYTAB"

@@ -31,6 +31,7 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fs.BoolFunc("any", "pick the strongest offered scheme (default)", func(string) error { schemes = nil; return nil })
 	spn := fs.String("spn", "", "service principal name (default HTTP/host)")
+	delegation := fs.String("delegation", "none", "Kerberos delegation of a forwarded TGT: none, policy (servers the KDC marks ok-as-delegate) or always")
 	implicitAllow := fs.String("implicit-allow", "", "comma-separated hosts that may receive implicit Kerberos/NTLM credentials")
 	proxy := fs.String("x", "", "proxy URL")
 	fs.StringVar(proxy, "proxy", "", "proxy URL")
@@ -64,6 +65,9 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail("%q is not an http:// or https:// URL", fs.Arg(0))
 	}
 	tr := &client.Transport{Schemes: schemes, ProxySchemes: proxySchemes, SPN: *spn}
+	if tr.Delegation, err = client.ParseDelegation(*delegation); err != nil {
+		return fail("--delegation: %v", err)
+	}
 	for _, h := range strings.Split(*implicitAllow, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			tr.ImplicitAllow = append(tr.ImplicitAllow, h)

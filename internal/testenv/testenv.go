@@ -51,6 +51,8 @@ type KDC struct {
 	User     string // alice
 	Password string // alice's password
 	SPN      string // HTTP/localhost
+	// OtherKeytab holds HTTP/elsewhere, which the KDC marks ok-as-delegate.
+	OtherKeytab string
 }
 
 // NeedKDC returns the realm from the environment that scripts/kdc-up.sh
@@ -65,8 +67,10 @@ func NeedKDC(t testing.TB) KDC {
 		User:     os.Getenv("GATEHOUSE_KRB_USER"),
 		Password: os.Getenv("GATEHOUSE_KRB_PASSWORD"),
 		SPN:      os.Getenv("GATEHOUSE_SPN"),
+
+		OtherKeytab: os.Getenv("GATEHOUSE_OTHER_KEYTAB"),
 	}
-	if k.Dir == "" || k.Keytab == "" || k.Krb5Conf == "" {
+	if k.Dir == "" || k.Keytab == "" || k.Krb5Conf == "" || k.OtherKeytab == "" {
 		Missing(t, "MIT KDC environment (GATEHOUSE_KDC_DIR…); run: eval \"$(scripts/kdc-up.sh)\"")
 	}
 	return k
