@@ -38,7 +38,8 @@ type kerberos struct {
 	fwd      *krb.Credential // forwarded TGT, until it expires
 	fwdErr   error           // why forwarding failed, not retried before fwdRetry
 	fwdRetry time.Time
-	okDeleg  map[string]bool // SPN: the KDC marked its tickets ok-as-delegate
+	okDeleg  map[string]bool  // SPN: the KDC marked its tickets ok-as-delegate
+	tickets  map[*byte][]byte // service tickets encoded, by their ciphertext
 }
 
 // krb5Config loads KRB5_CONFIG (or /etc/krb5.conf).
@@ -127,13 +128,38 @@ func (k *kerberos) token(spn string, cb *[16]byte, d Delegation) ([]byte, *apReq
 	if d != DelegateNone {
 		deleg = k.delegation(spn, key, d)
 	}
-	return buildToken(&k.in, tkt, key, k.cl.Credentials.Domain(), k.cl.Credentials.CName(), cb, deleg)
+	return buildToken(&k.in, tkt, k.ticketDER(tkt), key, k.cl.Credentials.Domain(), k.cl.Credentials.CName(), cb, deleg)
 }
+
+// ticketDER returns the encoding of a cached service ticket, made once per
+// ticket (gokrb5 hands back the same ciphertext for a cached ticket).
+// Called with k.mu held.
+func (k *kerberos) ticketDER(tkt messages.Ticket) []byte {
+	if len(tkt.EncPart.Cipher) == 0 {
+		return nil
+	}
+	id := &tkt.EncPart.Cipher[0]
+	if der, ok := k.tickets[id]; ok {
+		return der
+	}
+	der, err := krb.MarshalTicket(&krb.Ticket{Realm: tkt.Realm, SName: tkt.SName, EncPart: tkt.EncPart})
+	if err != nil {
+		return nil // buildToken encodes it and reports the error
+	}
+	if k.tickets == nil || len(k.tickets) >= maxCachedTickets {
+		k.tickets = map[*byte][]byte{}
+	}
+	k.tickets[id] = der
+	return der
+}
+
+// maxCachedTickets bounds kerberos.tickets (one per service in use).
+const maxCachedTickets = 64
 
 // buildToken makes the SPNEGO token for a service ticket: a fresh
 // authenticator (new time, sequence number and confounder) with the
 // RFC 4121 checksum, carrying deleg (a KRB-CRED) when not nil.
-func buildToken(in *krb.Initiator, tkt messages.Ticket, key types.EncryptionKey, realm string, cname types.PrincipalName, cb *[16]byte, deleg []byte) ([]byte, *apReqState, error) {
+func buildToken(in *krb.Initiator, tkt messages.Ticket, tktDER []byte, key types.EncryptionKey, realm string, cname types.PrincipalName, cb *[16]byte, deleg []byte) ([]byte, *apReqState, error) {
 	ck := krb.GSSChecksum{Flags: krb.GSSMutual | krb.GSSInteg | krb.GSSConf | krb.GSSSequence}
 	if cb != nil {
 		ck.Bindings = *cb
@@ -144,6 +170,7 @@ func buildToken(in *krb.Initiator, tkt messages.Ticket, key types.EncryptionKey,
 	}
 	der, st, err := in.APReq(&krb.APReqParams{
 		Ticket:     krb.Ticket{Realm: tkt.Realm, SName: tkt.SName, EncPart: tkt.EncPart},
+		TicketDER:  tktDER,
 		SessionKey: key, CRealm: realm, CName: cname, Checksum: &ck, Mutual: true,
 	})
 	if err != nil {

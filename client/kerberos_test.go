@@ -26,7 +26,7 @@ func testTicket() (messages.Ticket, types.EncryptionKey) {
 func TestBuildToken(t *testing.T) {
 	tkt, key := testTicket()
 	cb := [16]byte{1}
-	tok, st, err := buildToken(new(krb.Initiator), tkt, key, "EXAMPLE.TEST", types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice"), &cb, nil)
+	tok, st, err := buildToken(new(krb.Initiator), tkt, nil, key, "EXAMPLE.TEST", types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice"), &cb, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +44,10 @@ func BenchmarkNegotiateToken(b *testing.B) {
 	tkt, key := testTicket()
 	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
 	var in krb.Initiator
+	der, _ := krb.MarshalTicket(&krb.Ticket{Realm: tkt.Realm, SName: tkt.SName, EncPart: tkt.EncPart})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := buildToken(&in, tkt, key, "EXAMPLE.TEST", cname, nil, nil); err != nil {
+		if _, _, err := buildToken(&in, tkt, der, key, "EXAMPLE.TEST", cname, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

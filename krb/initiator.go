@@ -28,7 +28,10 @@ type Initiator struct {
 
 // APReqParams are the inputs of one AP-REQ.
 type APReqParams struct {
-	Ticket     Ticket              // the service ticket, as the KDC sent it
+	Ticket Ticket // the service ticket, as the KDC sent it
+	// TicketDER, when not nil, is Ticket already encoded (MarshalTicket):
+	// callers sending many AP-REQs on one ticket encode it once.
+	TicketDER  []byte
 	SessionKey types.EncryptionKey // the ticket's session key
 	CRealm     string              // the client's realm
 	CName      types.PrincipalName // the client's name
@@ -77,11 +80,27 @@ func (in *Initiator) APReq(p *APReqParams) ([]byte, *APReqState, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("krb: encrypting the authenticator: %w", err)
 	}
-	req := APReq{Ticket: p.Ticket, Authenticator: ed}
+	var opts KerberosFlags
 	if p.Mutual {
-		req.Options |= 1 << (31 - APOptionMutualRequired)
+		opts |= 1 << (31 - APOptionMutualRequired)
 	}
-	der, err := req.Marshal()
+	tkt := p.TicketDER
+	if tkt == nil {
+		if tkt, err = MarshalTicket(&p.Ticket); err != nil {
+			return nil, nil, fmt.Errorf("krb: ticket: %w", err)
+		}
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(tkt)+len(ed.Cipher)+64))
+	b.AddASN1(appTag(tagAPReq), func(b *cryptobyte.Builder) {
+		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			addInt(b, 0, pvno)
+			addInt(b, 1, msgTypeAPReq)
+			addFlags(b, 2, opts)
+			b.AddASN1(ctx(3), func(b *cryptobyte.Builder) { b.AddBytes(tkt) })
+			addEncryptedData(b, 4, ed)
+		})
+	})
+	der, err := b.Bytes()
 	if err != nil {
 		return nil, nil, fmt.Errorf("krb: AP-REQ: %w", err)
 	}
@@ -143,9 +162,16 @@ func (in *Initiator) open(ed types.EncryptedData, key types.EncryptionKey, usage
 	return decryptGokrb5(ed, key, usage)
 }
 
+// MarshalTicket encodes a ticket as DER (for APReqParams.TicketDER).
+func MarshalTicket(t *Ticket) ([]byte, error) {
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(t.EncPart.Cipher)+128))
+	t.marshal(b)
+	return b.Bytes()
+}
+
 // marshal encodes the Authenticator (RFC 4120 §5.5.1) as DER.
 func (a *authenticator) marshal() ([]byte, error) {
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, 256+len(a.Cksum.Checksum)))
 	b.AddASN1(appTag(tagAuthenticatr), func(b *cryptobyte.Builder) {
 		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			addInt(b, 0, pvno)
