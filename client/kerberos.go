@@ -256,14 +256,19 @@ func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error
 		if strings.Contains(tg.creds.User, `\`) || (!strings.Contains(tg.creds.User, "@") && !named(tg.allowed, Negotiate)) {
 			return nil, fmt.Errorf("%w: explicit credentials %q are not a Kerberos principal", ErrNoKerberos, tg.creds.User)
 		}
-		if t.explicit == nil {
-			cl, err := explicitKerberos(tg.creds)
-			if err != nil {
-				return nil, err
-			}
-			t.explicit = &kerberos{cl: cl, trace: t.tracef}
+		if k := t.explicit[*tg.creds]; k != nil {
+			return k, nil
 		}
-		return t.explicit, nil
+		cl, err := explicitKerberos(tg.creds)
+		if err != nil {
+			return nil, err
+		}
+		if t.explicit == nil {
+			t.explicit = map[Credentials]*kerberos{}
+		}
+		k := &kerberos{cl: cl, trace: t.tracef}
+		t.explicit[*tg.creds] = k
+		return k, nil
 	}
 	host := req.URL.Hostname()
 	if tg.key == "proxy" {

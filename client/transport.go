@@ -53,6 +53,11 @@ type Transport struct {
 
 	Server *Credentials // explicit credentials for the origin server
 	Proxy  *Credentials // explicit credentials for the proxy
+	// ServerByScheme and ProxyByScheme give one scheme its own credentials
+	// (keys: the constants Negotiate, NTLM, Digest, Basic), over Server and Proxy, as
+	// BITS's SetCredentials takes a target and a scheme.
+	ServerByScheme map[string]*Credentials
+	ProxyByScheme  map[string]*Credentials
 
 	// Schemes the caller allows for the server and the proxy, any order;
 	// nil allows every scheme (strongest offered wins).
@@ -77,7 +82,7 @@ type Transport struct {
 
 	krbMu    sync.Mutex
 	implicit *kerberos
-	explicit *kerberos
+	explicit map[Credentials]*kerberos // by the credentials they logged in with
 
 	// Trace, when set, receives a line per exchange step, secrets masked.
 	Trace func(format string, args ...any)
@@ -108,9 +113,21 @@ type hostState struct {
 type target struct {
 	header, respHeader string
 	creds              *Credentials
+	byScheme           map[string]*Credentials
 	allowed            []string
 	key                string
 	proxyHost          string // for the proxy target
+}
+
+// forScheme is the target with the credentials for scheme name.
+func (tg *target) forScheme(name string) *target {
+	c, ok := tg.byScheme[name]
+	if !ok {
+		return tg
+	}
+	cp := *tg
+	cp.creds = c
+	return &cp
 }
 
 // rt is the round tripper for a target: its dedicated connection once a
@@ -169,8 +186,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &target{header: "Authorization", respHeader: "WWW-Authenticate", creds: t.Server, allowed: t.Schemes, key: origin(req)}
-	prx := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, allowed: t.ProxySchemes, key: "proxy", proxyHost: t.proxyHost(req)}
+	srv := &target{header: "Authorization", respHeader: "WWW-Authenticate", creds: t.Server, byScheme: t.ServerByScheme, allowed: t.Schemes, key: origin(req)}
+	prx := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, byScheme: t.ProxyByScheme, allowed: t.ProxySchemes, key: "proxy", proxyHost: t.proxyHost(req)}
 	out, err := t.clone(req, getBody)
 	if err != nil {
 		return nil, err
@@ -247,10 +264,12 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 		t.tracef("%s", msg)
 		skipped = append(skipped, msg)
 	}
+	all := tg
 	for _, name := range strength {
 		if !allowed(tg.allowed, name) {
 			continue
 		}
+		tg := all.forScheme(name)
 		for i := range chs {
 			ch := &chs[i]
 			if !strings.EqualFold(ch.Scheme, name) {

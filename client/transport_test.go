@@ -216,3 +216,32 @@ func TestNegotiateOnlyServerGetsNTLMInSPNEGO(t *testing.T) {
 		t.Errorf("%d 401s, want 2 (one handshake)", n)
 	}
 }
+
+// TestCredentialsByScheme: a scheme's own credentials win over the
+// target's (BITS's SetCredentials is per target and scheme).
+func TestCredentialsByScheme(t *testing.T) {
+	s, _ := gateServer(t, []string{"digest", "basic"}, true)
+	wrong := &Credentials{User: "alice", Password: "wrong"}
+	good := &Credentials{User: "alice", Password: "alicepw"}
+	for _, c := range []struct {
+		name     string
+		schemes  []string
+		byScheme map[string]*Credentials
+		want     int
+	}{
+		{"digest has its own", nil, map[string]*Credentials{Digest: good}, 200},
+		{"only basic has its own, digest preferred", nil, map[string]*Credentials{Basic: good}, 401},
+		{"basic asked for, has its own", []string{Basic}, map[string]*Credentials{Basic: good}, 200},
+		{"another scheme's credentials do not leak", []string{Basic}, map[string]*Credentials{Digest: good}, 401},
+	} {
+		tr := &Transport{Base: s.Client().Transport, Server: wrong, ServerByScheme: c.byScheme, Schemes: c.schemes}
+		resp, err := (&http.Client{Transport: tr}).Get(s.URL)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+}
