@@ -270,16 +270,8 @@ func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error
 		t.explicit[*tg.creds] = k
 		return k, nil
 	}
-	host := req.URL.Hostname()
-	if tg.key == "proxy" {
-		host = tg.proxyHost
-	}
-	// BITS: implicit credentials set for the proxy, and none for the
-	// server, serve the server too.
-	viaProxy := tg.key != "proxy" && t.Proxy == nil && named(t.ProxySchemes, Negotiate) && t.proxyHost(req) != "" &&
-		allowedImplicit(t.ImplicitAllow, t.proxyHost(req))
-	if !viaProxy && !allowedImplicit(t.ImplicitAllow, host) {
-		return nil, fmt.Errorf("implicit credentials are not sent to %s (not in the implicit-allow list)", host)
+	if err := t.implicitAllowed(req, tg); err != nil {
+		return nil, err
 	}
 	if t.implicit == nil {
 		cl, cc, err := implicitKerberos()
@@ -289,4 +281,21 @@ func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error
 		t.implicit = &kerberos{cl: cl, cc: cc, trace: t.tracef}
 	}
 	return t.implicit, nil
+}
+
+// implicitAllowed says whether a target may receive implicit credentials:
+// its host is in ImplicitAllow, or (BITS) implicit credentials were set for
+// the proxy and none for the server, and the request goes through it.
+func (t *Transport) implicitAllowed(req *http.Request, tg *target) error {
+	host := req.URL.Hostname()
+	if tg.key == "proxy" {
+		host = tg.proxyHost
+	}
+	viaProxy := tg.key != "proxy" && t.Proxy == nil && t.proxyHost(req) != "" &&
+		(named(t.ProxySchemes, Negotiate) || named(t.ProxySchemes, NTLM)) &&
+		allowedImplicit(t.ImplicitAllow, t.proxyHost(req))
+	if !viaProxy && !allowedImplicit(t.ImplicitAllow, host) {
+		return fmt.Errorf("implicit credentials are not sent to %s (not in the implicit-allow list)", host)
+	}
+	return nil
 }

@@ -24,6 +24,13 @@ func splitUser(u string) (user, domain string) {
 	return u, ""
 }
 
+func ntHash(c *Credentials) []byte {
+	if c.NTHash == nil {
+		return nil
+	}
+	return c.NTHash[:]
+}
+
 // dedicated returns a round tripper that keeps one connection to the
 // target, for handshakes bound to it.
 func (t *Transport) dedicated() http.RoundTripper {
@@ -78,6 +85,7 @@ func (t *Transport) answerNTLM(req *http.Request, resp *http.Response, tg *targe
 		user, domain := splitUser(tg.creds.User)
 		st.ntlm = ntlm.NewClient(ntlm.ClientConfig{
 			User: user, Domain: domain, Password: tg.creds.Password, Workstation: workstation(),
+			NTHash: ntHash(tg.creds),
 			TargetName: t.spnFor(req, tg), ChannelBindings: bindings(resp),
 		})
 		neg, err := st.ntlm.Negotiate()

@@ -20,6 +20,9 @@ import (
 type Credentials struct {
 	User     string // "alice", `DOMAIN\alice` or "alice@REALM"
 	Password string
+	// NTHash stands in for Password with NTLM (an smbpasswd entry); the
+	// other schemes need the password.
+	NTHash *[16]byte
 }
 
 // Scheme names, strongest first: the order the client prefers them in.
@@ -83,6 +86,10 @@ type Transport struct {
 	krbMu    sync.Mutex
 	implicit *kerberos
 	explicit map[Credentials]*kerberos // by the credentials they logged in with
+
+	ntlmLoaded   bool // NTLM_USER_FILE read (under krbMu)
+	ntlmImplicit *Credentials
+	ntlmErr      error
 
 	// Trace, when set, receives a line per exchange step, secrets masked.
 	Trace func(format string, args ...any)
@@ -307,10 +314,16 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				kc, err := t.kerberosFor(req, tg)
 				if err != nil {
 					skip("Negotiate: %v", err)
-					if tg.creds != nil && (!offered(chs, NTLM) || !allowed(tg.allowed, NTLM)) {
+					if !offered(chs, NTLM) || !allowed(tg.allowed, NTLM) {
 						// a Negotiate-only server: NTLM inside SPNEGO
-						if v, err := t.answerSPNEGONTLM(req, resp, tg, st, ch); err != nil || v != "" {
-							return v, nil, err
+						ntg := tg
+						if ntg.creds == nil {
+							ntg, _ = t.withImplicitNTLM(req, tg)
+						}
+						if ntg != nil {
+							if v, err := t.answerSPNEGONTLM(req, resp, ntg, st, ch); err != nil || v != "" {
+								return v, nil, err
+							}
 						}
 					}
 					continue
@@ -327,7 +340,12 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				return "Negotiate " + base64.StdEncoding.EncodeToString(tok), as.check(t.MutualOptional), nil
 			case NTLM:
 				if tg.creds == nil {
-					continue
+					itg, err := t.withImplicitNTLM(req, tg)
+					if err != nil {
+						skip("NTLM: %v", err)
+						continue
+					}
+					tg = itg
 				}
 				v, err := t.answerNTLM(req, resp, tg, st, ch, "NTLM")
 				if err != nil {

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"encoding/hex"
 	"io"
+	"os"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/epa"
+	"github.com/gatehouse-auth/gatehouse/ntlm"
 	"github.com/gatehouse-auth/gatehouse/server"
 )
 
@@ -243,5 +246,57 @@ func TestCredentialsByScheme(t *testing.T) {
 		if resp.StatusCode != c.want {
 			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.want)
 		}
+	}
+}
+
+// TestImplicitNTLM: NTLM_USER_FILE (gss-ntlmssp's convention) supplies
+// NTLM credentials, in both of its formats, only to allowed hosts, for
+// NTLM and for NTLM inside Negotiate.
+func TestImplicitNTLM(t *testing.T) {
+	dir := t.TempDir()
+	heimdal := filepath.Join(dir, "heimdal")
+	os.WriteFile(heimdal, []byte("# users\nEXAMPLE:bob:bobpw\nEXAMPLE:alice:alicepw\n"), 0o600)
+	nt := ntlm.NTHash("alicepw")
+	smb := filepath.Join(dir, "smbpasswd")
+	os.WriteFile(smb, []byte("alice:1000:XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:"+strings.ToUpper(hex.EncodeToString(nt[:]))+":[U          ]:LCT-00000000:\n"), 0o600)
+	t.Setenv("KRB5CCNAME", "FILE:"+filepath.Join(dir, "no-ccache"))
+	t.Setenv("KRB5_CLIENT_KTNAME", "")
+	t.Setenv("NTLMUSER", "alice")
+	for _, schemes := range [][]string{{"ntlm"}, {"negotiate"}} {
+		s, _ := gateServer(t, schemes, false)
+		for _, file := range []string{heimdal, smb} {
+			t.Setenv("NTLM_USER_FILE", file)
+			tr := &Transport{ImplicitAllow: []string{"127.0.0.1"}}
+			resp, err := (&http.Client{Transport: tr}).Get(s.URL)
+			if err != nil {
+				t.Fatalf("%v %s: %v", schemes, file, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "alice:") && !strings.Contains(string(b), `\alice:`) {
+				t.Fatalf("%v %s: %d %q", schemes, file, resp.StatusCode, b)
+			}
+			// not to a host outside implicit-allow
+			tr = &Transport{ImplicitAllow: []string{"elsewhere"}}
+			if resp, err := (&http.Client{Transport: tr}).Get(s.URL); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					t.Fatalf("%v: implicit NTLM credentials sent to a host not allowed", schemes)
+				}
+			}
+		}
+	}
+	// A user without an entry, and a malformed file: clear errors.
+	s, _ := gateServer(t, []string{"ntlm"}, false)
+	t.Setenv("NTLM_USER_FILE", heimdal)
+	t.Setenv("NTLMUSER", "carol")
+	if _, err := (&http.Client{Transport: &Transport{ImplicitAllow: []string{"*"}}}).Get(s.URL); err == nil || !strings.Contains(err.Error(), `no entry for "carol"`) {
+		t.Fatalf("no entry: %v", err)
+	}
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(bad, []byte("garbage-without-colons-secret\n"), 0o600)
+	t.Setenv("NTLM_USER_FILE", bad)
+	if _, err := (&http.Client{Transport: &Transport{ImplicitAllow: []string{"*"}}}).Get(s.URL); err == nil || !strings.Contains(err.Error(), "line 1") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("malformed file: %v", err)
 	}
 }

@@ -201,6 +201,15 @@ func TestClientNTLMAgainstGSSNTLMSSP(t *testing.T) {
 	if _, e, ok := get(t, nil, "--ntlm", "-k", "-u", `EXAMPLE\alice:wrong`, u); ok {
 		t.Fatalf("wrong password accepted: %s", e)
 	}
+	// Implicit credentials from the same NTLM_USER_FILE gss-ntlmssp reads,
+	// only for an allowed host.
+	implicit := []string{"NTLM_USER_FILE=" + users, "NTLMUSER=alice"}
+	if out, e, ok := get(t, implicit, "--ntlm", "-k", "--implicit-allow", "localhost", u); !ok || !strings.Contains(out, "alice") {
+		t.Fatalf("implicit NTLM credentials: %q %s", out, e)
+	}
+	if out, e, ok := get(t, implicit, "--ntlm", "-k", u); ok || !strings.Contains(e, "implicit-allow") {
+		t.Fatalf("implicit NTLM credentials sent to a host not allowed: %q %s", out, e)
+	}
 	// Through a relay with its own certificate, our bindings name the
 	// relay's certificate: gss-ntlmssp must refuse.
 	r, _ := relay(t, u, true)
