@@ -85,7 +85,7 @@ func (t *Transport) answerNTLM(req *http.Request, resp *http.Response, tg *targe
 		user, domain := splitUser(tg.creds.User)
 		st.ntlm = ntlm.NewClient(ntlm.ClientConfig{
 			User: user, Domain: domain, Password: tg.creds.Password, Workstation: workstation(),
-			NTHash: ntHash(tg.creds),
+			NTHash:     ntHash(tg.creds),
 			TargetName: t.spnFor(req, tg), ChannelBindings: bindings(resp),
 		})
 		neg, err := st.ntlm.Negotiate()
