@@ -273,14 +273,55 @@ func (t *Transport) kerberosFor(req *http.Request, tg *target) (*kerberos, error
 	if err := t.implicitAllowed(req, tg); err != nil {
 		return nil, err
 	}
-	if t.implicit == nil {
-		cl, cc, err := implicitKerberos()
-		if err != nil {
-			return nil, err
-		}
-		t.implicit = &kerberos{cl: cl, cc: cc, trace: t.tracef}
+	f := t.loadImplicit()
+	t.krbMu.Unlock()
+	<-f.done
+	t.krbMu.Lock()
+	if f.err != nil && t.implicit == f {
+		t.implicit = nil // try again next time (a kinit may come)
 	}
-	return t.implicit, nil
+	return f.k, f.err
+}
+
+// implicitLoad is the implicit Kerberos client being loaded (krb5.conf and
+// the ccache or keytab): RoundTrip starts it with the first request, so
+// that it overlaps the round trip that brings the 401.
+type implicitLoad struct {
+	done chan struct{}
+	k    *kerberos
+	err  error
+}
+
+// loadImplicit returns the load in progress or done, starting it if
+// needed. Called with t.krbMu held.
+func (t *Transport) loadImplicit() *implicitLoad {
+	if t.implicit == nil {
+		f := &implicitLoad{done: make(chan struct{})}
+		t.implicit = f
+		go func() {
+			defer close(f.done)
+			cl, cc, err := implicitKerberos()
+			if err != nil {
+				f.err = err
+				return
+			}
+			f.k = &kerberos{cl: cl, cc: cc, trace: t.tracef}
+		}()
+	}
+	return t.implicit
+}
+
+// prefetchKerberos starts loading the implicit Kerberos client when the
+// request may need it: Negotiate allowed, no explicit credentials, the host
+// allowed implicit ones, and a ccache (a local file: nothing is sent
+// anywhere before the server asks).
+func (t *Transport) prefetchKerberos(req *http.Request, tg *target) {
+	if tg.creds != nil || !allowed(tg.allowed, Negotiate) || os.Getenv("KRB5CCNAME") == "" || t.implicitAllowed(req, tg) != nil {
+		return
+	}
+	t.krbMu.Lock()
+	t.loadImplicit()
+	t.krbMu.Unlock()
 }
 
 // implicitAllowed says whether a target may receive implicit credentials:

@@ -84,7 +84,7 @@ type Transport struct {
 	MutualOptional bool
 
 	krbMu    sync.Mutex
-	implicit *kerberos
+	implicit *implicitLoad
 	explicit map[Credentials]*kerberos // by the credentials they logged in with
 
 	ntlmLoaded   bool // NTLM_USER_FILE read (under krbMu)
@@ -199,6 +199,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.prefetchKerberos(req, srv.forScheme(Negotiate))
 	check := t.preempt(out, srv)
 	if req.URL.Scheme == "http" {
 		t.preempt(out, prx)
