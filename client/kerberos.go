@@ -66,7 +66,7 @@ func implicitKerberos() (*krbclient.Client, *credentials.CCache, error) {
 		if strings.Contains(path, ":") {
 			return nil, nil, fmt.Errorf("%w: ccache type of %q is not supported (FILE only)", ErrNoKerberos, cc)
 		}
-		ccache, err := credentials.LoadCCache(path)
+		ccache, err := loadCCache(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrNoKerberos, err)
 		}
