@@ -67,7 +67,9 @@ func hugeCount(b []byte) []byte {
 	return norm
 }
 
-func be32(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // FuzzCheckCCache: our walk of the ccache never panics, and what it passes
 // it passes again unchanged. gokrb5's parser of what passes is exercised
