@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // testdata/mit.ccache is a ccache MIT kinit wrote (alice@EXAMPLE.TEST,
@@ -124,5 +127,31 @@ func TestParseCCacheMutations(t *testing.T) {
 		if ms.TotalAlloc-before > 10<<20 {
 			t.Fatalf("mutation %d allocated %d MB", i, (ms.TotalAlloc-before)>>20)
 		}
+	}
+}
+
+// TestAppendCCacheOtherPrincipal: a ccache that changed hands since it
+// was loaded is left alone.
+func TestAppendCCacheOtherPrincipal(t *testing.T) {
+	b, _ := os.ReadFile("testdata/mit.ccache")
+	p := filepath.Join(t.TempDir(), "cc")
+	os.WriteFile(p, b, 0o600)
+	cc, err := loadCCache(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := cc.DefaultPrincipal.PrincipalName
+	bob.NameString = []string{"bob"}
+	var rep messages.TGSRep
+	rep.Ticket = messages.Ticket{TktVNO: 5, Realm: "EXAMPLE.TEST", SName: bob, EncPart: types.EncryptedData{EType: 18, Cipher: []byte{1}}}
+	if err := appendCCache(p, cc.DefaultPrincipal.Realm, bob, rep); err == nil {
+		t.Fatal("appended to another principal's ccache")
+	}
+	if err := appendCCache(p, cc.DefaultPrincipal.Realm, cc.DefaultPrincipal.PrincipalName, rep); err != nil {
+		t.Fatal(err)
+	}
+	cc2, err := loadCCache(p)
+	if err != nil || len(cc2.Credentials) != len(cc.Credentials)+1 {
+		t.Fatalf("after append: %v", err)
 	}
 }

@@ -31,7 +31,8 @@ var ErrNoKerberos = errors.New("client: no Kerberos credentials")
 type kerberos struct {
 	mu    sync.Mutex
 	cl    *krbclient.Client
-	cc    *credentials.CCache // the ccache cl came from, if any (its TGT is forwarded)
+	cc     *credentials.CCache // the ccache cl came from, if any (its TGT is forwarded)
+	ccPath string              // its file; service tickets are added to it
 	in    krb.Initiator
 	trace func(format string, a ...any)
 
@@ -62,8 +63,8 @@ func implicitKerberos() (*krbclient.Client, *credentials.CCache, error) {
 		return nil, nil, err
 	}
 	if cc := os.Getenv("KRB5CCNAME"); cc != "" {
-		path := strings.TrimPrefix(cc, "FILE:")
-		if strings.Contains(path, ":") {
+		path := ccachePath(cc)
+		if path == "" {
 			return nil, nil, fmt.Errorf("%w: ccache type of %q is not supported (FILE only)", ErrNoKerberos, cc)
 		}
 		ccache, err := loadCCache(path)
@@ -120,7 +121,7 @@ type apReqState struct {
 func (k *kerberos) token(spn string, cb *[16]byte, d Delegation) ([]byte, *apReqState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	tkt, key, err := k.cl.GetServiceTicket(spn)
+	tkt, key, err := k.serviceTicket(spn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: service ticket for %s: %w", spn, err)
 	}
@@ -306,6 +307,9 @@ func (t *Transport) loadImplicit() *implicitLoad {
 				return
 			}
 			f.k = &kerberos{cl: cl, cc: cc, trace: t.tracef}
+			if cc != nil {
+				f.k.ccPath = ccachePath(os.Getenv("KRB5CCNAME"))
+			}
 		}()
 	}
 	return t.implicit

@@ -246,3 +246,46 @@ sites:
 		}
 	}
 }
+
+// TestClientStoresServiceTickets: like MIT's library, `gatehouse get`
+// adds the service ticket it got to the FILE ccache; klist and curl read
+// the result, and the next run takes the ticket from there.
+func TestClientStoresServiceTickets(t *testing.T) {
+	k := testenv.NeedKDC(t)
+	env := kinit(t, k)
+	srv := kerberosServer(t, k)
+	u := strings.Replace(srv.HTTP, "127.0.0.1", "localhost", 1) + "/whoami"
+	klist := testenv.LookPath(t, "klist")
+	list := func() string {
+		cmd := exec.Command(klist, "-f")
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("klist cannot read the ccache we wrote: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if strings.Contains(list(), "HTTP/localhost") {
+		t.Fatal("service ticket before any request")
+	}
+	_, e, ok := get(t, env, "-v", "--negotiate", "--implicit-allow", "localhost", u)
+	if !ok || !strings.Contains(e, "stored in the ccache") {
+		t.Fatalf("first run: %s", e)
+	}
+	if l := list(); strings.Count(l, "HTTP/localhost@"+k.Realm) != 1 {
+		t.Fatalf("klist after the first run:\n%s", l)
+	}
+	_, e, ok = get(t, env, "-v", "--negotiate", "--implicit-allow", "localhost", u)
+	if !ok || strings.Contains(e, "stored in the ccache") {
+		t.Fatalf("second run did not use the stored ticket: %s", e)
+	}
+	curl := testenv.LookPath(t, "curl")
+	cmd := exec.Command(curl, "-sf", "--negotiate", "-u", ":", u)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("curl with the ccache we wrote: %v %s", err, out)
+	}
+	if l := list(); strings.Count(l, "HTTP/localhost@"+k.Realm) != 1 {
+		t.Fatalf("curl did not find our ticket (it added its own):\n%s", l)
+	}
+}
