@@ -29,12 +29,12 @@ var ErrNoKerberos = errors.New("client: no Kerberos credentials")
 // service tickets; the AP-REQ's GSS checksum (channel bindings, flags) and
 // the AP-REP check are done here.
 type kerberos struct {
-	mu    sync.Mutex
-	cl    *krbclient.Client
+	mu     sync.Mutex
+	cl     *krbclient.Client
 	cc     *credentials.CCache // the ccache cl came from, if any (its TGT is forwarded)
 	ccPath string              // its file; service tickets are added to it
-	in    krb.Initiator
-	trace func(format string, a ...any)
+	in     krb.Initiator
+	trace  func(format string, a ...any)
 
 	fwd      *krb.Credential // forwarded TGT, until it expires
 	fwdErr   error           // why forwarding failed, not retried before fwdRetry
