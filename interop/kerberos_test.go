@@ -21,16 +21,7 @@ import (
 // a Kerberos client needs.
 func kinit(t *testing.T, k testenv.KDC) []string {
 	t.Helper()
-	kinitBin := testenv.LookPath(t, "kinit")
-	cc := "FILE:" + filepath.Join(t.TempDir(), "cc")
-	env := []string{"KRB5_CONFIG=" + k.Krb5Conf, "KRB5CCNAME=" + cc, "KRB5RCACHEDIR=" + t.TempDir()}
-	cmd := exec.Command(kinitBin, k.User)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader(k.Password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kinit: %v\n%s", err, out)
-	}
-	return env
+	return kinitArgs(t, k)
 }
 
 func kerberosServer(t *testing.T, k testenv.KDC) *instance {

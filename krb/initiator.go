@@ -145,21 +145,7 @@ func (in *Initiator) seal(key types.EncryptionKey, usage uint32, plain []byte) (
 
 // open decrypts ed with key for usage.
 func (in *Initiator) open(ed types.EncryptedData, key types.EncryptionKey, usage uint32) ([]byte, error) {
-	if ed.EType != key.KeyType {
-		return nil, fmt.Errorf("%w: etype %d with a key of etype %d", ErrBadIntegrity, ed.EType, key.KeyType)
-	}
-	if p := profileOf(key.KeyType); p != nil {
-		uk, err := in.derived.keys(p, key.KeyValue, usage)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadIntegrity, err)
-		}
-		plain, err := uk.decrypt(ed.Cipher)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadIntegrity, err)
-		}
-		return plain, nil
-	}
-	return decryptGokrb5(ed, key, usage)
+	return openWith(&in.derived, ed, key, usage)
 }
 
 // MarshalTicket encodes a ticket as DER (for APReqParams.TicketDER).

@@ -235,19 +235,32 @@ func (c *Credential) parseInfo(s *cryptobyte.String) bool {
 // openOnce decrypts with key for usage without caching derived keys
 // (KRB-CRED is decrypted once per delegation).
 func openOnce(ed types.EncryptedData, key types.EncryptionKey, usage uint32) ([]byte, error) {
+	return openWith(nil, ed, key, usage)
+}
+
+// openWith decrypts ed with key for usage: AES with the derived keys from
+// c (derived afresh when c is nil), other etypes through gokrb5.
+func openWith(c *derivedKeyCache, ed types.EncryptedData, key types.EncryptionKey, usage uint32) ([]byte, error) {
 	if ed.EType != key.KeyType {
 		return nil, fmt.Errorf("%w: etype %d with a key of etype %d", ErrBadIntegrity, ed.EType, key.KeyType)
 	}
-	if p := profileOf(key.KeyType); p != nil {
-		uk, err := p.usageKeys(key.KeyValue, usage)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadIntegrity, err)
-		}
-		plain, err := uk.decrypt(ed.Cipher)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadIntegrity, err)
-		}
-		return plain, nil
+	p := profileOf(key.KeyType)
+	if p == nil {
+		return decryptGokrb5(ed, key, usage)
 	}
-	return decryptGokrb5(ed, key, usage)
+	var uk *usageKeys
+	var err error
+	if c != nil {
+		uk, err = c.keys(p, key.KeyValue, usage)
+	} else {
+		uk, err = p.usageKeys(key.KeyValue, usage)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadIntegrity, err)
+	}
+	plain, err := uk.decrypt(ed.Cipher)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadIntegrity, err)
+	}
+	return plain, nil
 }
