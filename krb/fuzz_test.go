@@ -61,3 +61,29 @@ func FuzzAccept(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyAPRep: what a server sends back for mutual authentication
+// (attacker-controlled to a client): framing, AP-REP, decryption and
+// EncAPRepPart, against the state of a real AP-REQ.
+func FuzzVerifyAPRep(f *testing.F) {
+	fg, a := liveForge(f, 18)
+	var in Initiator
+	der, st, err := in.APReq(&APReqParams{Ticket: *fg.ticket, SessionKey: fg.sessionKey, CRealm: testRealm,
+		CName: principal("alice"), Checksum: &GSSChecksum{Flags: GSSMutual}, Mutual: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok, _ := WrapAPReq(der)
+	res, err := a.Accept(tok, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(res.ResponseToken)
+	f.Add(res.APRep)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if d, err := UnwrapAPRep(b); err == nil {
+			b = d
+		}
+		st.VerifyAPRep(b)
+	})
+}
