@@ -60,7 +60,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	// the log has one line per failure, with the reason, and never the password
 	curlCode(t, "--digest", "-u", "alice:secret-guess-123", s.HTTP+"/whoami")
 	curlCode(t, "-k", "-u", "alice:secret-guess-123", s.HTTPS+"/whoami")
-	logs := s.log.String()
+	logs := s.waitLog(func(l string) bool { return strings.Count(l, "authentication failed") >= 2 })
 	if strings.Count(logs, "authentication failed") < 2 || !strings.Contains(logs, "wrong password") {
 		t.Errorf("failures not logged:\n%s", logs)
 	}

@@ -35,8 +35,10 @@ sites: [{path: /, auth: [negotiate, ntlm]}]
 	if c := curlCode(t, "--ntlm", "-u", `SAMBA\carol:wrong`, s.HTTP+"/"); c != "401" {
 		t.Errorf("wrong password: %s", c)
 	}
-	if !strings.Contains(s.log.String(), "WRONG_PASSWORD") && !strings.Contains(s.log.String(), "password") {
-		t.Errorf("the DC's reason is not in the log:\n%s", s.log)
+	if l := s.waitLog(func(l string) bool {
+		return strings.Contains(l, "WRONG_PASSWORD") || strings.Contains(l, "password")
+	}); !strings.Contains(l, "WRONG_PASSWORD") && !strings.Contains(l, "password") {
+		t.Errorf("the DC's reason is not in the log:\n%s", l)
 	}
 	// our initiator over HTTPS: MIC checked with the session key the DC
 	// returned, channel bindings verified
