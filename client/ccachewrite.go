@@ -100,33 +100,41 @@ func appendCCache(path, crealm string, cname types.PrincipalName, rep messages.T
 	if !bytes.HasPrefix(norm[hdr:], def) {
 		return fmt.Errorf("the ccache now belongs to another principal")
 	}
-	b := def
-	b = marshalCCPrincipal(b, rep.Ticket.Realm, rep.Ticket.SName)
-	b = binary.BigEndian.AppendUint16(b, uint16(ep.Key.KeyType))
-	if ver == 3 {
-		b = binary.BigEndian.AppendUint16(b, uint16(ep.Key.KeyType))
-	}
-	b = appendCCData(b, ep.Key.KeyValue)
 	start := ep.StartTime
 	if start.IsZero() {
 		start = ep.AuthTime
 	}
-	for _, t := range []time.Time{ep.AuthTime, start, ep.EndTime, ep.RenewTill} {
-		b = binary.BigEndian.AppendUint32(b, ccTime(t))
-	}
-	b = append(b, 0) // is_skey
-	var fl [4]byte
-	copy(fl[:], ep.Flags.Bytes)
-	b = append(b, fl[:]...)
-	b = binary.BigEndian.AppendUint32(b, 0) // addresses
-	b = binary.BigEndian.AppendUint32(b, 0) // authorization data
-	b = appendCCData(b, tkt)
-	b = appendCCData(b, nil) // second ticket
+	b := marshalCCCredential(def, ver, rep.Ticket.Realm, rep.Ticket.SName, ep.Key,
+		[4]time.Time{ep.AuthTime, start, ep.EndTime, ep.RenewTill}, ep.Flags.Bytes, tkt)
 	if _, err := f.WriteAt(b, st.Size()); err != nil {
 		f.Truncate(st.Size()) // never leave half a credential
 		return err
 	}
 	return nil
+}
+
+// marshalCCCredential appends a credential after its client principal
+// (already in b): server principal, keyblock, times, flags, no addresses
+// or authorization data, the ticket.
+func marshalCCCredential(b []byte, ver uint16, srealm string, sname types.PrincipalName, key types.EncryptionKey,
+	times [4]time.Time, flags []byte, ticket []byte) []byte {
+	b = marshalCCPrincipal(b, srealm, sname)
+	b = binary.BigEndian.AppendUint16(b, uint16(key.KeyType))
+	if ver == 3 {
+		b = binary.BigEndian.AppendUint16(b, uint16(key.KeyType))
+	}
+	b = appendCCData(b, key.KeyValue)
+	for _, t := range times {
+		b = binary.BigEndian.AppendUint32(b, ccTime(t))
+	}
+	b = append(b, 0) // is_skey
+	var fl [4]byte
+	copy(fl[:], flags)
+	b = append(b, fl[:]...)
+	b = binary.BigEndian.AppendUint32(b, 0) // addresses
+	b = binary.BigEndian.AppendUint32(b, 0) // authorization data
+	b = appendCCData(b, ticket)
+	return appendCCData(b, nil) // second ticket
 }
 
 func ccTime(t time.Time) uint32 {

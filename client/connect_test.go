@@ -1,4 +1,4 @@
-package client
+package client_test
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/basic"
+	"github.com/gatehouse-auth/gatehouse/client"
 )
 
 // connectProxy is a minimal CONNECT proxy that wants Basic alice:pw.
@@ -59,10 +60,10 @@ func TestConnectTunnelWithProxyAuth(t *testing.T) {
 	ts, _ := gateServer(t, []string{"digest"}, true)
 	purl, n407 := connectProxy(t)
 	pu, _ := url.Parse(purl)
-	tr := &Transport{Server: &Credentials{User: "alice", Password: "alicepw"},
-		Proxy: &Credentials{User: "alice", Password: "pw"}, ProxySchemes: []string{Basic}}
+	tr := &client.Transport{Server: &client.Credentials{User: "alice", Password: "alicepw"},
+		Proxy: &client.Credentials{User: "alice", Password: "pw"}, ProxySchemes: []string{client.Basic}}
 	base := ts.Client().Transport.(*http.Transport).Clone()
-	cd := &ConnectDialer{Proxy: pu, Transport: tr, TLS: base.TLSClientConfig}
+	cd := &client.ConnectDialer{Proxy: pu, Transport: tr, TLS: base.TLSClientConfig}
 	base.DialTLSContext = cd.DialTLSContext
 	tr.Base = base
 	resp, err := (&http.Client{Transport: tr}).Get(ts.URL + "/x")
@@ -75,8 +76,8 @@ func TestConnectTunnelWithProxyAuth(t *testing.T) {
 		t.Fatalf("%d %q 407s=%d", resp.StatusCode, b, *n407)
 	}
 	// wrong proxy password: a clear error
-	tr2 := &Transport{Proxy: &Credentials{User: "alice", Password: "bad"}, ProxySchemes: []string{Basic}}
-	cd2 := &ConnectDialer{Proxy: pu, Transport: tr2, TLS: base.TLSClientConfig}
+	tr2 := &client.Transport{Proxy: &client.Credentials{User: "alice", Password: "bad"}, ProxySchemes: []string{client.Basic}}
+	cd2 := &client.ConnectDialer{Proxy: pu, Transport: tr2, TLS: base.TLSClientConfig}
 	b2 := base.Clone()
 	b2.DialTLSContext = cd2.DialTLSContext
 	tr2.Base = b2

@@ -1,4 +1,4 @@
-package client
+package client_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
+	"github.com/gatehouse-auth/gatehouse/client"
 	"github.com/gatehouse-auth/gatehouse/epa"
 	"github.com/gatehouse-auth/gatehouse/ntlm"
 	"github.com/gatehouse-auth/gatehouse/server"
@@ -74,7 +75,7 @@ func (w *statusWriter) WriteHeader(c int) { w.code = c; w.ResponseWriter.WriteHe
 
 func TestDigestSessionOne401(t *testing.T) {
 	s, n401 := gateServer(t, []string{"digest"}, false)
-	c := &http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "alicepw"}}}
+	c := &http.Client{Transport: &client.Transport{Server: &client.Credentials{User: "alice", Password: "alicepw"}}}
 	for i := 0; i < 5; i++ {
 		resp, err := c.Post(s.URL+"/x?i=1", "text/plain", strings.NewReader("body"))
 		if err != nil {
@@ -93,24 +94,24 @@ func TestDigestSessionOne401(t *testing.T) {
 
 func TestBasicOnlyOverTLSUnlessNamed(t *testing.T) {
 	s, _ := gateServer(t, []string{"basic"}, false)
-	tr := &Transport{Server: &Credentials{User: "alice", Password: "alicepw"}}
+	tr := &client.Transport{Server: &client.Credentials{User: "alice", Password: "alicepw"}}
 	// refused with the reason, not sent
 	if _, err := (&http.Client{Transport: tr}).Get(s.URL); err == nil || !strings.Contains(err.Error(), "plain HTTP") {
 		t.Fatalf("Basic over HTTP unasked: %v", err)
 	}
-	tr.Schemes = []string{Basic}
+	tr.Schemes = []string{client.Basic}
 	resp, err := (&http.Client{Transport: tr}).Get(s.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Fatalf("named Basic: %d", resp.StatusCode)
+		t.Fatalf("named client.Basic: %d", resp.StatusCode)
 	}
 
 	ts, n401 := gateServer(t, []string{"basic"}, true)
 	base := ts.Client().Transport
-	c := &http.Client{Transport: &Transport{Base: base, Server: &Credentials{User: "alice", Password: "alicepw"}}}
+	c := &http.Client{Transport: &client.Transport{Base: base, Server: &client.Credentials{User: "alice", Password: "alicepw"}}}
 	for i := 0; i < 3; i++ {
 		resp, err := c.Get(ts.URL)
 		if err != nil {
@@ -128,7 +129,7 @@ func TestBasicOnlyOverTLSUnlessNamed(t *testing.T) {
 
 func TestWrongPasswordReturns401(t *testing.T) {
 	s, _ := gateServer(t, []string{"digest"}, false)
-	c := &http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "nope"}}}
+	c := &http.Client{Transport: &client.Transport{Server: &client.Credentials{User: "alice", Password: "nope"}}}
 	resp, err := c.Get(s.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func TestRspauthMismatchFails(t *testing.T) {
 		w.Header().Set("Authentication-Info", `qop=auth, rspauth="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"`)
 	}))
 	defer evil.Close()
-	c := &http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "alicepw"}}}
+	c := &http.Client{Transport: &client.Transport{Server: &client.Credentials{User: "alice", Password: "alicepw"}}}
 	if _, err := c.Get(evil.URL); err == nil || !strings.Contains(err.Error(), "mutual") {
 		t.Fatalf("forged rspauth accepted: %v", err)
 	}
@@ -166,7 +167,7 @@ func TestNTLMSession(t *testing.T) {
 	for _, tlsOn := range []bool{false, true} {
 		// over TLS the server insists on channel bindings and an SPN it knows
 		s, n401 := gateServerEPA(t, []string{"ntlm"}, tlsOn, epa.Policy{Enforcement: epa.Always, ServiceNames: []string{"HTTP/localhost"}})
-		tr := &Transport{Server: &Credentials{User: `EXAMPLE\alice`, Password: "alicepw"}}
+		tr := &client.Transport{Server: &client.Credentials{User: `EXAMPLE\alice`, Password: "alicepw"}}
 		if tlsOn {
 			tr.Base = s.Client().Transport.(*http.Transport).Clone()
 		}
@@ -187,7 +188,7 @@ func TestNTLMSession(t *testing.T) {
 		}
 	}
 	s, _ := gateServer(t, []string{"ntlm"}, false)
-	resp, err := (&http.Client{Transport: &Transport{Server: &Credentials{User: "alice", Password: "bad"}}}).Get(s.URL)
+	resp, err := (&http.Client{Transport: &client.Transport{Server: &client.Credentials{User: "alice", Password: "bad"}}}).Get(s.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestNTLMSession(t *testing.T) {
 // mechListMIC checked by the server.
 func TestNegotiateOnlyServerGetsNTLMInSPNEGO(t *testing.T) {
 	s, n401 := gateServer(t, []string{"negotiate"}, false)
-	c := &http.Client{Transport: &Transport{Server: &Credentials{User: `EXAMPLE\alice`, Password: "alicepw"}}}
+	c := &http.Client{Transport: &client.Transport{Server: &client.Credentials{User: `EXAMPLE\alice`, Password: "alicepw"}}}
 	for i := 0; i < 3; i++ {
 		resp, err := c.Get(s.URL + "/x")
 		if err != nil {
@@ -224,20 +225,20 @@ func TestNegotiateOnlyServerGetsNTLMInSPNEGO(t *testing.T) {
 // target's (BITS's SetCredentials is per target and scheme).
 func TestCredentialsByScheme(t *testing.T) {
 	s, _ := gateServer(t, []string{"digest", "basic"}, true)
-	wrong := &Credentials{User: "alice", Password: "wrong"}
-	good := &Credentials{User: "alice", Password: "alicepw"}
+	wrong := &client.Credentials{User: "alice", Password: "wrong"}
+	good := &client.Credentials{User: "alice", Password: "alicepw"}
 	for _, c := range []struct {
 		name     string
 		schemes  []string
-		byScheme map[string]*Credentials
+		byScheme map[string]*client.Credentials
 		want     int
 	}{
-		{"digest has its own", nil, map[string]*Credentials{Digest: good}, 200},
-		{"only basic has its own, digest preferred", nil, map[string]*Credentials{Basic: good}, 401},
-		{"basic asked for, has its own", []string{Basic}, map[string]*Credentials{Basic: good}, 200},
-		{"another scheme's credentials do not leak", []string{Basic}, map[string]*Credentials{Digest: good}, 401},
+		{"digest has its own", nil, map[string]*client.Credentials{client.Digest: good}, 200},
+		{"only basic has its own, digest preferred", nil, map[string]*client.Credentials{client.Basic: good}, 401},
+		{"basic asked for, has its own", []string{client.Basic}, map[string]*client.Credentials{client.Basic: good}, 200},
+		{"another scheme's credentials do not leak", []string{client.Basic}, map[string]*client.Credentials{client.Digest: good}, 401},
 	} {
-		tr := &Transport{Base: s.Client().Transport, Server: wrong, ServerByScheme: c.byScheme, Schemes: c.schemes}
+		tr := &client.Transport{Base: s.Client().Transport, Server: wrong, ServerByScheme: c.byScheme, Schemes: c.schemes}
 		resp, err := (&http.Client{Transport: tr}).Get(s.URL)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -266,7 +267,7 @@ func TestImplicitNTLM(t *testing.T) {
 		s, _ := gateServer(t, schemes, false)
 		for _, file := range []string{heimdal, smb} {
 			t.Setenv("NTLM_USER_FILE", file)
-			tr := &Transport{ImplicitAllow: []string{"127.0.0.1"}}
+			tr := &client.Transport{ImplicitAllow: []string{"127.0.0.1"}}
 			resp, err := (&http.Client{Transport: tr}).Get(s.URL)
 			if err != nil {
 				t.Fatalf("%v %s: %v", schemes, file, err)
@@ -277,7 +278,7 @@ func TestImplicitNTLM(t *testing.T) {
 				t.Fatalf("%v %s: %d %q", schemes, file, resp.StatusCode, b)
 			}
 			// not to a host outside implicit-allow
-			tr = &Transport{ImplicitAllow: []string{"elsewhere"}}
+			tr = &client.Transport{ImplicitAllow: []string{"elsewhere"}}
 			if resp, err := (&http.Client{Transport: tr}).Get(s.URL); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
@@ -290,13 +291,13 @@ func TestImplicitNTLM(t *testing.T) {
 	s, _ := gateServer(t, []string{"ntlm"}, false)
 	t.Setenv("NTLM_USER_FILE", heimdal)
 	t.Setenv("NTLMUSER", "carol")
-	if _, err := (&http.Client{Transport: &Transport{ImplicitAllow: []string{"*"}}}).Get(s.URL); err == nil || !strings.Contains(err.Error(), `no entry for "carol"`) {
+	if _, err := (&http.Client{Transport: &client.Transport{ImplicitAllow: []string{"*"}}}).Get(s.URL); err == nil || !strings.Contains(err.Error(), `no entry for "carol"`) {
 		t.Fatalf("no entry: %v", err)
 	}
 	bad := filepath.Join(dir, "bad")
 	os.WriteFile(bad, []byte("garbage-without-colons-secret\n"), 0o600)
 	t.Setenv("NTLM_USER_FILE", bad)
-	if _, err := (&http.Client{Transport: &Transport{ImplicitAllow: []string{"*"}}}).Get(s.URL); err == nil || !strings.Contains(err.Error(), "line 1") || strings.Contains(err.Error(), "secret") {
+	if _, err := (&http.Client{Transport: &client.Transport{ImplicitAllow: []string{"*"}}}).Get(s.URL); err == nil || !strings.Contains(err.Error(), "line 1") || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("malformed file: %v", err)
 	}
 }
