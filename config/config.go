@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -117,6 +118,13 @@ type Site struct {
 	Handler       string     `yaml:"handler"` // whoami | static | proxy
 	Root          string     `yaml:"root"`
 	Upstream      string     `yaml:"upstream"`
+	// UpstreamAuth is how the proxy authenticates to the upstream: none
+	// (identity headers only) or negotiate (Kerberos as the user, with the
+	// TGT the user delegated; "double hop").
+	UpstreamAuth string `yaml:"upstream_auth"`
+	// UpstreamSPN is the upstream's service principal (default
+	// HTTP/<upstream host>).
+	UpstreamSPN string `yaml:"upstream_spn"`
 	// BasicOverHTTP lets Basic be offered and accepted without TLS.
 	BasicOverHTTP bool `yaml:"basic_over_http"`
 	// Sessions: after a login, an encrypted expiring cookie spares the
@@ -343,6 +351,22 @@ func (c *Config) validate() error {
 		}
 		if s.Handler == "proxy" && !strings.HasPrefix(s.Upstream, "http://") && !strings.HasPrefix(s.Upstream, "https://") {
 			return fmt.Errorf("%s.upstream: the proxy handler needs an http:// or https:// upstream", key)
+		}
+		if s.UpstreamAuth != "" {
+			if err := oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate"); err != nil {
+				return err
+			}
+		}
+		if (s.UpstreamAuth != "" || s.UpstreamSPN != "") && s.Handler != "proxy" {
+			return fmt.Errorf("%s: upstream_auth and upstream_spn are for the proxy handler", key)
+		}
+		if s.UpstreamAuth == "negotiate" {
+			if !slices.Contains(s.Auth, "negotiate") {
+				return fmt.Errorf("%s.upstream_auth: negotiate needs negotiate in auth (the user's delegated Kerberos credentials)", key)
+			}
+			if s.Sessions {
+				return fmt.Errorf("%s: sessions cannot be used with upstream_auth: negotiate (delegated credentials are not kept in the cookie)", key)
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gatehouse-auth/gatehouse/krb"
 )
 
 // Identity is who made a request, as the application sees it.
@@ -23,6 +27,17 @@ type Identity struct {
 	ChannelBinding string
 	Delegated      bool
 	Session        bool
+
+	// delegatedTGT is the TGT the user delegated (Kerberos), for a proxy
+	// that authenticates to its upstream as the user. Never shown, never
+	// sealed into a session cookie.
+	delegatedTGT *delegatedTGT
+}
+
+type delegatedTGT struct {
+	cred   krb.Credential
+	crealm string
+	cname  types.PrincipalName
 }
 
 // Anonymous reports whether this is the anonymous identity.

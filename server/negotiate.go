@@ -187,6 +187,12 @@ func kerberosIdentity(res *krb.Result, r *http.Request) *Identity {
 		Scheme: "Negotiate", Mechanism: "kerberos", ServiceName: &svc, ChannelBinding: cb,
 		Delegated: res.Delegated != nil,
 	}
+	for _, c := range res.DelegatedCreds {
+		if len(c.SName.NameString) == 2 && c.SName.NameString[0] == "krbtgt" {
+			id.delegatedTGT = &delegatedTGT{cred: c, crealm: res.ClientRealm, cname: res.Client}
+			break
+		}
+	}
 	if p := res.PAC; p != nil && p.Logon != nil {
 		if p.Logon.UserSID != "" {
 			id.SIDs = append(id.SIDs, p.Logon.UserSID)

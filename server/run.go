@@ -123,7 +123,11 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 				store.Close()
 				return nil, fmt.Errorf("server: site %s: upstream: %w", s.Path, err)
 			}
-			site.Handler = Proxy(u)
+			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Logger: log})
+			if err != nil {
+				store.Close()
+				return nil, err
+			}
 		default:
 			site.Handler = WhoAmI()
 		}

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/client"
+)
+
+// ProxyOptions configure ProxyWith.
+type ProxyOptions struct {
+	// Auth is how the proxy authenticates to the upstream: "" or "none"
+	// (identity headers only) or "negotiate": Kerberos as the user, from
+	// the TGT the user delegated (unconstrained delegation, the "double
+	// hop"). A request without delegated credentials then gets 502.
+	Auth string
+	// SPN is the upstream's service principal; default HTTP/<host>
+	// (HTTP/localhost for a loopback address).
+	SPN    string
+	Logger *slog.Logger
+}
+
+// ProxyWith is Proxy with authentication to the upstream.
+func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
+	rp := Proxy(upstream).(*httputil.ReverseProxy)
+	if o.Auth == "" || o.Auth == "none" {
+		return rp, nil
+	}
+	if o.Auth != "negotiate" {
+		return nil, fmt.Errorf("server: upstream auth %q: want none or negotiate", o.Auth)
+	}
+	spn := o.SPN
+	if spn == "" {
+		host := upstream.Hostname()
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			host = "localhost"
+		}
+		spn = "HTTP/" + host
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	u := &upstreamAuth{spn: spn, log: log, clients: map[[32]byte]*delegatedClient{}}
+	rewrite := rp.Rewrite
+	rp.Rewrite = func(pr *httputil.ProxyRequest) {
+		rewrite(pr)
+		if a, ok := pr.In.Context().Value(upstreamAuthKey{}).(*upstreamCall); ok {
+			pr.Out.Header.Set("Authorization", a.header)
+		}
+	}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		a, ok := resp.Request.Context().Value(upstreamAuthKey{}).(*upstreamCall)
+		if !ok {
+			return nil
+		}
+		if resp.StatusCode < 300 {
+			if err := a.check(resp); err != nil {
+				return fmt.Errorf("upstream failed mutual authentication: %w", err)
+			}
+		}
+		// The upstream's challenges and AP-REP are for us, not the client,
+		// whose own mutual authentication is with this server.
+		resp.Header.Del("WWW-Authenticate")
+		return nil
+	}
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		log.Warn("proxy", "upstream", upstream.Redacted(), "error", err)
+		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+	}
+	return &authProxy{rp: rp, auth: u}, nil
+}
+
+type upstreamAuthKey struct{}
+
+// upstreamCall is one request's credentials for the upstream.
+type upstreamCall struct {
+	header string
+	check  func(*http.Response) error
+}
+
+type authProxy struct {
+	rp   *httputil.ReverseProxy
+	auth *upstreamAuth
+}
+
+var errNoDelegation = errors.New("the client delegated no Kerberos credentials (e.g. curl --delegation always, gatehouse get --delegation always, a browser's delegation allowlist)")
+
+func (p *authProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := IdentityFrom(r.Context())
+	call, err := p.auth.call(id)
+	if err != nil {
+		user := ""
+		if id != nil {
+			user = id.User
+		}
+		p.auth.log.Warn("no credentials for the upstream", "user", user, "spn", p.auth.spn, "reason", err)
+		http.Error(w, "502 Bad Gateway: no Kerberos credentials for the upstream: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamAuthKey{}, call)))
+}
+
+// upstreamAuth makes Negotiate headers for the upstream from users'
+// delegated TGTs, keeping one client per TGT (its service tickets are
+// reused) until the TGT expires.
+type upstreamAuth struct {
+	spn string
+	log *slog.Logger
+
+	mu      sync.Mutex
+	clients map[[32]byte]*delegatedClient // by SHA-256 of the TGT's ciphertext
+}
+
+type delegatedClient struct {
+	d       *client.Delegated
+	expires time.Time
+}
+
+// maxDelegatedClients bounds upstreamAuth.clients; when full, expired
+// entries go, and if none has, all do (they are rebuilt from the next
+// request's TGT).
+const maxDelegatedClients = 4096
+
+func (u *upstreamAuth) call(id *Identity) (*upstreamCall, error) {
+	if id == nil || id.delegatedTGT == nil {
+		return nil, errNoDelegation
+	}
+	t := id.delegatedTGT
+	now := time.Now()
+	if !t.cred.EndTime.IsZero() && now.After(t.cred.EndTime) {
+		return nil, errors.New("the delegated TGT has expired")
+	}
+	key := sha256.Sum256(t.cred.Ticket.EncPart.Cipher)
+	u.mu.Lock()
+	c := u.clients[key]
+	if c == nil {
+		if len(u.clients) >= maxDelegatedClients {
+			for k, v := range u.clients {
+				if now.After(v.expires) {
+					delete(u.clients, k)
+				}
+			}
+			if len(u.clients) >= maxDelegatedClients {
+				clear(u.clients)
+			}
+		}
+		d, err := client.NewDelegated(t.cred, t.crealm, t.cname)
+		if err != nil {
+			u.mu.Unlock()
+			return nil, err
+		}
+		c = &delegatedClient{d: d, expires: t.cred.EndTime}
+		u.clients[key] = c
+	}
+	u.mu.Unlock()
+	v, check, err := c.d.Authorization(u.spn)
+	if err != nil {
+		return nil, err
+	}
+	return &upstreamCall{header: v, check: check}, nil
+}
