@@ -8,6 +8,7 @@ import (
 	"time"
 
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
@@ -251,15 +252,11 @@ type Delegated struct {
 }
 
 // NewDelegated makes a client from a delegated TGT of cname@crealm
-// (krb.Result.DelegatedCreds), finding the KDC through KRB5_CONFIG or
-// /etc/krb5.conf.
-func NewDelegated(tgt krb.Credential, crealm string, cname types.PrincipalName) (*Delegated, error) {
+// (krb.Result.DelegatedCreds); cfg (LoadKrb5Config) says where the KDCs
+// are.
+func NewDelegated(cfg *config.Config, tgt krb.Credential, crealm string, cname types.PrincipalName) (*Delegated, error) {
 	if len(tgt.SName.NameString) != 2 || tgt.SName.NameString[0] != "krbtgt" {
 		return nil, fmt.Errorf("client: delegated credential is for %s, not a TGT", tgt.SName.PrincipalNameString())
-	}
-	cfg, err := krb5Config()
-	if err != nil {
-		return nil, err
 	}
 	tkt, err := krb.MarshalTicket(&tgt.Ticket)
 	if err != nil {

@@ -44,8 +44,14 @@ type kerberos struct {
 }
 
 // krb5Config loads KRB5_CONFIG (or /etc/krb5.conf).
-func krb5Config() (*config.Config, error) {
-	path := os.Getenv("KRB5_CONFIG")
+func krb5Config() (*config.Config, error) { return LoadKrb5Config("") }
+
+// LoadKrb5Config loads a krb5.conf: path, else KRB5_CONFIG (its first
+// file), else /etc/krb5.conf.
+func LoadKrb5Config(path string) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv("KRB5_CONFIG")
+	}
 	if path == "" {
 		path = "/etc/krb5.conf"
 	}

@@ -16,7 +16,6 @@ import (
 // HTTP/elsewhere. Without delegation the proxy answers 502 and says why.
 func TestProxyDelegatesToUpstream(t *testing.T) {
 	k := testenv.NeedKDC(t)
-	t.Setenv("KRB5_CONFIG", k.Krb5Conf) // for the front's KDC exchanges
 	env := kinit(t, k)
 	mit := "http://127.0.0.1:" + gssHTTP(t, []string{"KRB5_CONFIG=" + k.Krb5Conf, "KRB5_KTNAME=" + k.OtherKeytab}, "server", "Negotiate") + "/"
 	back := serve(t, t.TempDir(), `
@@ -31,10 +30,10 @@ sites: [{path: /, auth: [negotiate]}]
 state_dir: ./state
 accounts: ./gatehouse.db
 listen: [{addr: 127.0.0.1:0}]
-kerberos: {keytab: %s}
+kerberos: {keytab: %s, krb5_conf: %s}   # krb5_conf: where the front finds the KDC
 sites:
   - {path: /, auth: [negotiate], handler: proxy, upstream: %q, upstream_auth: negotiate, upstream_spn: HTTP/elsewhere}
-`, k.Keytab, upstream), 1)
+`, k.Keytab, k.Krb5Conf, upstream), 1)
 	}
 	curl := testenv.LookPath(t, "curl")
 	for _, c := range []struct {

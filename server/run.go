@@ -98,6 +98,10 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	}
 	var sessionKeys [][]byte
 	sites := make([]Site, 0, len(cfg.Sites))
+	krb5Conf := ""
+	if cfg.Kerberos.Krb5Conf != "" {
+		krb5Conf = cfg.Path(cfg.Kerberos.Krb5Conf)
+	}
 	for _, s := range cfg.Sites {
 		site := Site{Path: s.Path, Schemes: s.Auth, BasicOverHTTP: s.BasicOverHTTP, Sessions: s.Sessions}
 		if s.Sessions && sessionKeys == nil {
@@ -123,7 +127,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 				store.Close()
 				return nil, fmt.Errorf("server: site %s: upstream: %w", s.Path, err)
 			}
-			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Logger: log})
+			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, Logger: log})
 			if err != nil {
 				store.Close()
 				return nil, err

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/config"
+
 	"github.com/gatehouse-auth/gatehouse/client"
 )
 
@@ -25,8 +27,11 @@ type ProxyOptions struct {
 	Auth string
 	// SPN is the upstream's service principal; default HTTP/<host>
 	// (HTTP/localhost for a loopback address).
-	SPN    string
-	Logger *slog.Logger
+	SPN string
+	// Krb5Conf is the krb5.conf saying where the KDCs are (for
+	// negotiate); "" means KRB5_CONFIG, else /etc/krb5.conf.
+	Krb5Conf string
+	Logger   *slog.Logger
 }
 
 // ProxyWith is Proxy with authentication to the upstream.
@@ -50,7 +55,11 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	u := &upstreamAuth{spn: spn, log: log, clients: map[[32]byte]*delegatedClient{}}
+	kcfg, err := client.LoadKrb5Config(o.Krb5Conf)
+	if err != nil {
+		return nil, fmt.Errorf("server: upstream_auth negotiate: %w", err)
+	}
+	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, clients: map[[32]byte]*delegatedClient{}}
 	rewrite := rp.Rewrite
 	rp.Rewrite = func(pr *httputil.ProxyRequest) {
 		rewrite(pr)
@@ -114,8 +123,9 @@ func (p *authProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // delegated TGTs, keeping one client per TGT (its service tickets are
 // reused) until the TGT expires.
 type upstreamAuth struct {
-	spn string
-	log *slog.Logger
+	spn  string
+	log  *slog.Logger
+	krb5 *config.Config
 
 	mu      sync.Mutex
 	clients map[[32]byte]*delegatedClient // by SHA-256 of the TGT's ciphertext
@@ -154,7 +164,7 @@ func (u *upstreamAuth) call(id *Identity) (*upstreamCall, error) {
 				clear(u.clients)
 			}
 		}
-		d, err := client.NewDelegated(t.cred, t.crealm, t.cname)
+		d, err := client.NewDelegated(u.krb5, t.cred, t.crealm, t.cname)
 		if err != nil {
 			u.mu.Unlock()
 			return nil, err
