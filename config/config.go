@@ -41,6 +41,7 @@ type Config struct {
 	Log                Log                `yaml:"log"`
 	Digest             Digest             `yaml:"digest"`
 	SessionLifetime    time.Duration      `yaml:"session_lifetime"` // default 8h
+	Certificate        Certificate        `yaml:"certificate"`
 	Sites              []Site             `yaml:"sites"`
 
 	// Dir is the directory relative paths are resolved against (the
@@ -53,6 +54,21 @@ type Listener struct {
 	Addr        string `yaml:"addr"`
 	TLS         *TLS   `yaml:"tls"`
 	ClientCerts string `yaml:"client_certs"` // none | optional | required
+	// ClientCA is a PEM file of the CAs that issue client certificates:
+	// advertised in the TLS handshake, and what certificate authentication
+	// verifies against.
+	ClientCA string `yaml:"client_ca"`
+}
+
+// Certificate configures certificate authentication.
+type Certificate struct {
+	// Map is where the user name comes from, first found wins: upn (SAN
+	// otherName), email (SAN), cn (subject). Default [upn, email, cn].
+	Map []string `yaml:"map"`
+	// RequireAccount accepts only certificates whose name is a local
+	// account (IIS one-to-one style); otherwise a local account, when it
+	// exists, only adds its groups.
+	RequireAccount bool `yaml:"require_account"`
 }
 
 // TLS names a certificate and key; both empty means a self-signed pair
@@ -253,6 +269,7 @@ func (c *Config) validate() error {
 		return errors.New("listen: at least one listener is needed")
 	}
 	seen := map[string]bool{}
+	hasClientCA := false
 	for i, l := range c.Listen {
 		key := fmt.Sprintf("listen[%d]", i)
 		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
@@ -272,6 +289,22 @@ func (c *Config) validate() error {
 			if err := oneOf(key+".client_certs", l.ClientCerts, "none", "optional", "required"); err != nil {
 				return err
 			}
+		}
+		if l.ClientCA != "" && (l.ClientCerts == "" || l.ClientCerts == "none") {
+			return fmt.Errorf("%s.client_ca: needs client_certs: optional or required", key)
+		}
+		if l.ClientCA != "" {
+			hasClientCA = true
+		}
+	}
+	for _, m := range c.Certificate.Map {
+		if err := oneOf("certificate.map", m, "upn", "email", "cn"); err != nil {
+			return err
+		}
+	}
+	for i, s := range c.Sites {
+		if slices.Contains(s.Auth, "certificate") && !hasClientCA {
+			return fmt.Errorf("sites[%d].auth: certificate needs a listener with client_certs and client_ca (the CAs that issue client certificates)", i)
 		}
 	}
 	if err := oneOf("ntlm.verifier", c.NTLM.Verifier, "local", "winbind"); err != nil {

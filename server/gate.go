@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,8 +70,15 @@ type Options struct {
 	// LoadSessionKeys. SessionLifetime 0 means DefaultSessionLifetime.
 	SessionKeys     [][]byte
 	SessionLifetime time.Duration
-	Logger          *slog.Logger
-	Registry        prometheus.Registerer // nil: metrics are not registered
+	// ClientCAs verify client certificates (sites with "certificate");
+	// CertificateMap is where the user name comes from (nil:
+	// DefaultCertificateMap); CertificateRequireAccount accepts only
+	// names of local accounts.
+	ClientCAs                 *x509.CertPool
+	CertificateMap            []string
+	CertificateRequireAccount bool
+	Logger                    *slog.Logger
+	Registry                  prometheus.Registerer // nil: metrics are not registered
 }
 
 // Gate is the authentication middleware.
@@ -86,8 +94,9 @@ type site struct {
 	path      string // lowercase, no trailing slash except "/"
 	anonymous bool
 	sessions  bool
-	connAuth  bool     // a connection authenticated by NTLM stays so here
-	schemes   []scheme // challenge order
+	connAuth  bool      // a connection authenticated by NTLM stays so here
+	cert      *certAuth // client certificates accepted (nil: not)
+	schemes   []scheme  // challenge order
 	rules     authz.Rules
 	handler   http.Handler
 }
@@ -189,6 +198,12 @@ func New(o Options, sites []Site) (*Gate, error) {
 					dsrv.Offer, dsrv.Lifetime = o.DigestAlgorithms, o.NonceLifetime
 				}
 				st.schemes = append(st.schemes, &digestScheme{srv: dsrv, domain: o.Domain, store: o.Store})
+			case "certificate":
+				ca, err := newCertAuth(&o)
+				if err != nil {
+					return nil, fmt.Errorf("%w: site %s: %v", ErrConfig, s.Path, err)
+				}
+				st.cert = ca
 			default:
 				return nil, fmt.Errorf("%w: site %s: scheme %q is not available in this build", ErrConfig, s.Path, name)
 			}
@@ -286,6 +301,19 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 				return id
 			}
 		}
+	}
+	if len(vals) == 0 && st.cert != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		// IIS: a client certificate the site cannot accept is a 403
+		// (403.16), whatever else the site offers.
+		id, err := st.cert.identify(r.TLS)
+		if err != nil {
+			g.metrics.attempt("Certificate", "failure")
+			g.log.Info("authentication failed", "scheme", "Certificate", "reason", err.Error(), "path", r.URL.Path, "remote", r.RemoteAddr)
+			http.Error(w, "403 Forbidden: the client certificate is not accepted", http.StatusForbidden)
+			return nil
+		}
+		g.metrics.attempt("Certificate", "success")
+		return id
 	}
 	if len(vals) == 0 && st.connAuth {
 		// IIS: after an NTLM handshake the connection stays authenticated
@@ -396,6 +424,11 @@ func (g *Gate) challenges(r *http.Request, st *site, stale bool) []string {
 func (g *Gate) unauthorized(w http.ResponseWriter, r *http.Request, st *site, stale bool) {
 	chs := g.challenges(r, st, stale)
 	if len(chs) == 0 {
+		if st.cert != nil {
+			// IIS 403.7: there is no HTTP challenge for a certificate
+			http.Error(w, "403 Forbidden: this site requires a client certificate", http.StatusForbidden)
+			return
+		}
 		http.Error(w, "403 Forbidden: no authentication scheme is available for this request", http.StatusForbidden)
 		return
 	}

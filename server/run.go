@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,7 +152,32 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		store.Close()
 		return nil, err
 	}
-	gate, err := New(Options{Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
+	// Client certificate CAs: each listener advertises its own; the sites
+	// with certificate authentication verify against all of them.
+	listenerCAs := make([]*x509.CertPool, len(cfg.Listen))
+	var clientCAs *x509.CertPool
+	for i, l := range cfg.Listen {
+		if l.ClientCA == "" {
+			continue
+		}
+		pemBytes, err := os.ReadFile(cfg.Path(l.ClientCA))
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("server: listen[%d].client_ca: %w", i, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			store.Close()
+			return nil, fmt.Errorf("server: listen[%d].client_ca: no PEM certificate in %s", i, l.ClientCA)
+		}
+		listenerCAs[i] = pool
+		if clientCAs == nil {
+			clientCAs = x509.NewCertPool()
+		}
+		clientCAs.AppendCertsFromPEM(pemBytes)
+	}
+	gate, err := New(Options{ClientCAs: clientCAs, CertificateMap: cfg.Certificate.Map, CertificateRequireAccount: cfg.Certificate.RequireAccount,
+		Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
 		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor}, sites)
 	if err != nil {
@@ -188,7 +214,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 
 	run := &Running{store: store, done: make(chan error, len(cfg.Listen)), log: log}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	for _, l := range cfg.Listen {
+	for li, l := range cfg.Listen {
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
 			run.close()
@@ -220,6 +246,10 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 			case "required":
 				tc.ClientAuth = tls.RequireAnyClientCert
 			}
+			// Advertised in the CertificateRequest so that clients pick a
+			// certificate these CAs issued; verified by the sites (a bad
+			// certificate gets a 403 with the reason logged, not a TLS alert).
+			tc.ClientCAs = listenerCAs[li]
 			if !connBound {
 				tc.NextProtos = []string{"h2", "http/1.1"}
 			} else {
