@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 )
 
 // TestClientCertificate: gatehouse get presents --cert/--key to a server
@@ -74,5 +76,88 @@ func TestClientCertificate(t *testing.T) {
 	// the server's certificate is verified unless -k
 	if _, e, ok := get(t, nil, "--cert", write("c3.pem", cliCert), "--key", write("k3.pem", cliKey), u+"/"); ok || !strings.Contains(e, "certificate") {
 		t.Errorf("unknown server CA accepted: %s", e)
+	}
+}
+
+// TestCertificateAuthentication: `gatehouse serve` with client_ca and a
+// site using certificate authentication, against curl (OpenSSL), Python
+// requests and gatehouse get presenting client certificates.
+func TestCertificateAuthentication(t *testing.T) {
+	dir := t.TempDir()
+	mkCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, IsCA: true,
+			BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		c, _ := x509.ParseCertificate(der)
+		return c, k, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	ca, caKey, caPEM := mkCA("Clients CA")
+	rogue, rogueKey, _ := mkCA("Rogue CA")
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	issue := func(name string, by *x509.Certificate, byKey *ecdsa.PrivateKey) (certFile, keyFile string) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+			EmailAddresses: []string{name + "@example.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, by, &k.PublicKey, byKey)
+		kb, _ := x509.MarshalPKCS8PrivateKey(k)
+		return write(name+by.Subject.CommonName+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+			write(name+by.Subject.CommonName+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}))
+	}
+	write("clients-ca.pem", caPEM)
+	sdir := t.TempDir()
+	addAccount(t, sdir, "alice", "alicepw", "Admins")
+	s := serve(t, sdir, `
+state_dir: ./state
+accounts: ./gatehouse.db
+listen:
+  - addr: 127.0.0.1:0
+    tls: {}
+    client_certs: optional
+    client_ca: `+filepath.Join(dir, "clients-ca.pem")+`
+certificate: {map: [email]}
+sites:
+  - {path: /, auth: [anonymous]}
+  - {path: /whoami, auth: [certificate]}
+`, 1)
+	aliceCrt, aliceKey := issue("alice", ca, caKey)
+	rogueCrt, rogueKeyFile := issue("alice", rogue, rogueKey)
+	curl := testenv.LookPath(t, "curl")
+	out, err := run(t, nil, curl, "-sk", "--cert", aliceCrt, "--key", aliceKey, "-H", "Accept: application/json", s.HTTPS+"/whoami")
+	if w := parseWhoami(t, out); err != nil || w.User != "alice@example.test" || w.Scheme != "Certificate" || len(w.Groups) != 1 || w.Groups[0] != "Admins" {
+		t.Fatalf("curl with a client certificate: %v %s", err, out)
+	}
+	for name, args := range map[string][]string{
+		"no certificate": nil,
+		"another CA's":   {"--cert", rogueCrt, "--key", rogueKeyFile},
+	} {
+		out, _ := run(t, nil, curl, append([]string{"-sk", "-o", "/dev/null", "-w", "%{http_code}"}, append(args, s.HTTPS+"/whoami")...)...)
+		if out != "403" {
+			t.Errorf("curl, %s: %s, want 403", name, out)
+		}
+	}
+	if l := s.waitLog(func(l string) bool { return strings.Contains(l, "not trusted") }); !strings.Contains(l, "not trusted") {
+		t.Errorf("the refused certificate is not logged:\n%s", l)
+	}
+	// Python requests (OpenSSL through urllib3)
+	py := testenv.File(t, "/usr/bin/python3", "Debian's python3")
+	out, err = run(t, nil, py, "-c", `
+import sys, requests, urllib3
+urllib3.disable_warnings()
+r = requests.get(sys.argv[1], cert=(sys.argv[2], sys.argv[3]), verify=False, headers={"Accept": "application/json"})
+print(r.status_code, r.json()["user"])
+`, s.HTTPS+"/whoami", aliceCrt, aliceKey)
+	if err != nil || strings.TrimSpace(out) != "200 alice@example.test" {
+		t.Errorf("python requests with a client certificate: %v %s", err, out)
+	}
+	// our client
+	out, e, ok := get(t, nil, "-k", "--cert", aliceCrt, "--key", aliceKey, "-H", "Accept: application/json", s.HTTPS+"/whoami")
+	if w := parseWhoami(t, out); !ok || w.User != "alice@example.test" {
+		t.Errorf("gatehouse get --cert: %q %s", out, e)
 	}
 }
