@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -64,22 +62,20 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fail("%q is not an http:// or https:// URL", fs.Arg(0))
 	}
-	tr := &client.Transport{Schemes: schemes, ProxySchemes: proxySchemes, SPN: *spn}
-	if tr.Delegation, err = client.ParseDelegation(*delegation); err != nil {
-		return fail("--delegation: %v", err)
-	}
+	cfg := client.Config{Schemes: schemes, ProxySchemes: proxySchemes, SPN: *spn, Delegation: *delegation,
+		ProxyURL: *proxy, Insecure: *insecure, CACert: *cacert, Cert: *cert, Key: *key}
 	for _, h := range strings.Split(*implicitAllow, ",") {
 		if h = strings.TrimSpace(h); h != "" {
-			tr.ImplicitAllow = append(tr.ImplicitAllow, h)
+			cfg.ImplicitAllow = append(cfg.ImplicitAllow, h)
 		}
 	}
 	if *verbose {
-		tr.Trace = func(format string, a ...any) { fmt.Fprintf(stderr, "* "+format+"\n", a...) }
+		cfg.Trace = func(format string, a ...any) { fmt.Fprintf(stderr, "* "+format+"\n", a...) }
 	}
 	if u.User != nil {
 		fmt.Fprintln(stderr, "gatehouse get: warning: credentials in the URL are deprecated (RFC 3986 §3.2.1); use -u")
 		pw, _ := u.User.Password()
-		tr.Server = &client.Credentials{User: u.User.Username(), Password: pw}
+		cfg.Server = &client.Credentials{User: u.User.Username(), Password: pw}
 		u.User = nil
 	}
 	if *user != "" {
@@ -87,54 +83,19 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail("%v", err)
 		}
-		tr.Server = c
+		cfg.Server = c
 	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	tc := &tls.Config{InsecureSkipVerify: *insecure}
-	if *cacert != "" {
-		pem, err := os.ReadFile(*cacert)
+	if *proxy != "" && *proxyUser != "" {
+		c, err := credentials(*proxyUser, *pwStdin && *user == "", stdin, stderr, "proxy")
 		if err != nil {
-			return fail("--cacert: %v", err)
+			return fail("%v", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fail("--cacert: no PEM certificate in %s", *cacert)
-		}
-		tc.RootCAs = pool
+		cfg.Proxy = c
 	}
-	if (*cert == "") != (*key == "") {
-		return fail("--cert and --key go together")
+	tr, err := cfg.NewTransport()
+	if err != nil {
+		return fail("%v", err)
 	}
-	if *cert != "" {
-		c, err := tls.LoadX509KeyPair(*cert, *key)
-		if err != nil {
-			return fail("--cert/--key: %v", err)
-		}
-		tc.Certificates = []tls.Certificate{c}
-	}
-	base.TLSClientConfig = tc
-	base.Proxy = nil
-	if *proxy != "" {
-		pu, err := url.Parse(*proxy)
-		if err != nil || pu.Host == "" {
-			return fail("-x: %q is not a proxy URL", *proxy)
-		}
-		if *proxyUser != "" {
-			c, err := credentials(*proxyUser, *pwStdin && *user == "", stdin, stderr, "proxy")
-			if err != nil {
-				return fail("%v", err)
-			}
-			tr.Proxy = c
-		}
-		if u.Scheme == "https" {
-			// our own CONNECT, so that 407s are answered on the tunnel's connection
-			cd := &client.ConnectDialer{Proxy: pu, Transport: tr, TLS: tc}
-			base.DialTLSContext = cd.DialTLSContext
-		} else {
-			base.Proxy = http.ProxyURL(pu)
-		}
-	}
-	tr.Base = base
 
 	var body io.Reader
 	m := *method
