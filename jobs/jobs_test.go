@@ -275,3 +275,19 @@ func TestContentRange(t *testing.T) {
 		}
 	}
 }
+
+func TestOneWorkerPerStore(t *testing.T) {
+	st := openStore(t)
+	release, err := st.lockWorker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Store: st, Log: quiet()}
+	if err := r.Run(context.Background(), true); !errors.Is(err, ErrWorkerRunning) {
+		t.Fatalf("second worker: %v", err)
+	}
+	release()
+	if err := r.Run(context.Background(), true); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -188,6 +189,27 @@ func trimNL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// ErrWorkerRunning is returned when another worker has the store.
+var ErrWorkerRunning = errors.New("jobs: another worker (gatehouse jobs run) is already running on this store")
+
+// lockWorker takes the store's worker lock (flock on path+".lock"; the
+// kernel drops it when the process dies, however it dies): one worker per
+// store, as jobs found "transferring" are taken to be orphans.
+func (s *Store) lockWorker() (func(), error) {
+	f, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrWorkerRunning
+		}
+		return nil, fmt.Errorf("jobs: lock: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // Close closes the store.

@@ -41,6 +41,11 @@ func (r *Runner) Run(ctx context.Context, once bool) error {
 	if r.now == nil {
 		r.now = time.Now
 	}
+	release, err := r.Store.lockWorker()
+	if err != nil {
+		return err
+	}
+	defer release()
 	for {
 		j, err := r.Store.next(ctx, r.now())
 		if err != nil {
@@ -183,6 +188,7 @@ func (r *Runner) fetch(ctx context.Context, j *Job) error {
 		return err
 	}
 	j.BytesDone = have
+	r.Store.save(ctx, j) // the validators, at once: a worker killed now can still resume
 	buf := make([]byte, 64<<10)
 	last := time.Now()
 	for {

@@ -19,27 +19,7 @@ import (
 func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	user := fs.String("u", "", "USER[:PASS] for the server")
-	pwStdin := fs.Bool("password-stdin", false, "read the password of -u (or -U) from stdin")
-	var schemes, proxySchemes []string
-	for _, s := range []string{"negotiate", "ntlm", "digest", "basic"} {
-		s := s
-		fs.BoolFunc(s, "use "+s+" with the server", func(string) error { schemes = append(schemes, s); return nil })
-		fs.BoolFunc("proxy-"+s, "use "+s+" with the proxy", func(string) error { proxySchemes = append(proxySchemes, s); return nil })
-	}
-	fs.BoolFunc("any", "pick the strongest offered scheme (default)", func(string) error { schemes = nil; return nil })
-	spn := fs.String("spn", "", "service principal name (default HTTP/host)")
-	delegation := fs.String("delegation", "none", "Kerberos delegation of a forwarded TGT: none, policy (servers the KDC marks ok-as-delegate) or always")
-	implicitAllow := fs.String("implicit-allow", "", "comma-separated hosts that may receive implicit Kerberos/NTLM credentials")
-	proxy := fs.String("x", "", "proxy URL")
-	fs.StringVar(proxy, "proxy", "", "proxy URL")
-	proxyUser := fs.String("U", "", "USER[:PASS] for the proxy")
-	fs.StringVar(proxyUser, "proxy-user", "", "USER[:PASS] for the proxy")
-	cacert := fs.String("cacert", "", "CA certificates (PEM) to verify the server")
-	cert := fs.String("cert", "", "client certificate (PEM)")
-	key := fs.String("key", "", "client certificate key (PEM)")
-	insecure := fs.Bool("k", false, "do not verify the server certificate")
-	fs.BoolVar(insecure, "insecure", false, "do not verify the server certificate")
+	cf := addClientFlags(fs)
 	outFile := fs.String("o", "", "write the body to FILE")
 	method := fs.String("X", "", "request method")
 	data := fs.String("d", "", "request body (@FILE reads a file); implies POST")
@@ -62,35 +42,15 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fail("%q is not an http:// or https:// URL", fs.Arg(0))
 	}
-	cfg := client.Config{Schemes: schemes, ProxySchemes: proxySchemes, SPN: *spn, Delegation: *delegation,
-		ProxyURL: *proxy, Insecure: *insecure, CACert: *cacert, Cert: *cert, Key: *key}
-	for _, h := range strings.Split(*implicitAllow, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			cfg.ImplicitAllow = append(cfg.ImplicitAllow, h)
-		}
+	if u.User != nil {
+		fmt.Fprintln(stderr, "gatehouse get: warning: credentials in the URL are deprecated (RFC 3986 §3.2.1); use -u")
+	}
+	cfg, err := cf.config(u, stdin, stderr)
+	if err != nil {
+		return fail("%v", err)
 	}
 	if *verbose {
 		cfg.Trace = func(format string, a ...any) { fmt.Fprintf(stderr, "* "+format+"\n", a...) }
-	}
-	if u.User != nil {
-		fmt.Fprintln(stderr, "gatehouse get: warning: credentials in the URL are deprecated (RFC 3986 §3.2.1); use -u")
-		pw, _ := u.User.Password()
-		cfg.Server = &client.Credentials{User: u.User.Username(), Password: pw}
-		u.User = nil
-	}
-	if *user != "" {
-		c, err := credentials(*user, *pwStdin, stdin, stderr, "server")
-		if err != nil {
-			return fail("%v", err)
-		}
-		cfg.Server = c
-	}
-	if *proxy != "" && *proxyUser != "" {
-		c, err := credentials(*proxyUser, *pwStdin && *user == "", stdin, stderr, "proxy")
-		if err != nil {
-			return fail("%v", err)
-		}
-		cfg.Proxy = c
 	}
 	tr, err := cfg.NewTransport()
 	if err != nil {
@@ -180,6 +140,73 @@ func usedScheme(resp *http.Response) string {
 		return "none"
 	}
 	return s
+}
+
+// clientFlags are the client settings get and jobs add share.
+type clientFlags struct {
+	user, proxyUser, spn, delegation, implicitAllow, proxy, cacert, cert, key *string
+	pwStdin, insecure                                                          *bool
+	schemes, proxySchemes                                                      []string
+}
+
+func addClientFlags(fs *flag.FlagSet) *clientFlags {
+	c := &clientFlags{}
+	c.user = fs.String("u", "", "USER[:PASS] for the server")
+	c.pwStdin = fs.Bool("password-stdin", false, "read the password of -u (or -U) from stdin")
+	for _, s := range []string{"negotiate", "ntlm", "digest", "basic"} {
+		fs.BoolFunc(s, "use "+s+" with the server", func(string) error { c.schemes = append(c.schemes, s); return nil })
+		fs.BoolFunc("proxy-"+s, "use "+s+" with the proxy", func(string) error { c.proxySchemes = append(c.proxySchemes, s); return nil })
+	}
+	fs.BoolFunc("any", "pick the strongest offered scheme (default)", func(string) error { c.schemes = nil; return nil })
+	c.spn = fs.String("spn", "", "service principal name (default HTTP/host)")
+	c.delegation = fs.String("delegation", "none", "Kerberos delegation of a forwarded TGT: none, policy (servers the KDC marks ok-as-delegate) or always")
+	c.implicitAllow = fs.String("implicit-allow", "", "comma-separated hosts that may receive implicit Kerberos/NTLM credentials")
+	c.proxy = fs.String("x", "", "proxy URL")
+	fs.StringVar(c.proxy, "proxy", "", "proxy URL")
+	c.proxyUser = fs.String("U", "", "USER[:PASS] for the proxy")
+	fs.StringVar(c.proxyUser, "proxy-user", "", "USER[:PASS] for the proxy")
+	c.cacert = fs.String("cacert", "", "CA certificates (PEM) to verify the server")
+	c.cert = fs.String("cert", "", "client certificate (PEM)")
+	c.key = fs.String("key", "", "client certificate key (PEM)")
+	c.insecure = fs.Bool("k", false, "do not verify the server certificate")
+	fs.BoolVar(c.insecure, "insecure", false, "do not verify the server certificate")
+	return c
+}
+
+// config is the client.Config of the flags, with the credentials of -u
+// (or of u's userinfo, which is then removed from u) and -U, prompting
+// for passwords not given.
+func (c *clientFlags) config(u *url.URL, stdin io.Reader, stderr io.Writer) (client.Config, error) {
+	if _, err := client.ParseDelegation(*c.delegation); err != nil {
+		return client.Config{}, fmt.Errorf("--delegation: %w", err)
+	}
+	cfg := client.Config{Schemes: c.schemes, ProxySchemes: c.proxySchemes, SPN: *c.spn, Delegation: *c.delegation,
+		ProxyURL: *c.proxy, Insecure: *c.insecure, CACert: *c.cacert, Cert: *c.cert, Key: *c.key}
+	for _, h := range strings.Split(*c.implicitAllow, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.ImplicitAllow = append(cfg.ImplicitAllow, h)
+		}
+	}
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		cfg.Server = &client.Credentials{User: u.User.Username(), Password: pw}
+		u.User = nil
+	}
+	if *c.user != "" {
+		cr, err := credentials(*c.user, *c.pwStdin, stdin, stderr, "server")
+		if err != nil {
+			return client.Config{}, err
+		}
+		cfg.Server = cr
+	}
+	if *c.proxy != "" && *c.proxyUser != "" {
+		cr, err := credentials(*c.proxyUser, *c.pwStdin && *c.user == "", stdin, stderr, "proxy")
+		if err != nil {
+			return client.Config{}, err
+		}
+		cfg.Proxy = cr
+	}
+	return cfg, nil
 }
 
 // credentials parses USER[:PASS], reading the password when it is absent.

@@ -22,6 +22,8 @@ commands:
   accounts list [--json] [--db FILE]
   accounts group add|del GROUP NAME [--db FILE]
   get URL [-u USER[:PASS]] [--digest|--basic|--any] [-x PROXY -U USER[:PASS]] [-k] [-o FILE] [-v] [--json] …
+  jobs add URL -o FILE [get's flags] | list | show ID | run [--once] | resume | complete | cancel | remove ID
+                                   BITS-style background downloads (gatehouse jobs help)
   version                          version and build info
 `
 
@@ -41,6 +43,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdAccounts(args[1:], stdin, stdout, stderr)
 	case "get":
 		return cmdGet(args[1:], stdin, stdout, stderr)
+	case "jobs":
+		return cmdJobs(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "gatehouse %s\n", version)
 		if bi, ok := debug.ReadBuildInfo(); ok {
