@@ -43,7 +43,14 @@ func apache(t *testing.T, k testenv.KDC) string {
 // get runs `gatehouse get` and returns stdout, stderr and whether it exited 0.
 func get(t *testing.T, env []string, args ...string) (string, string, bool) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"get"}, args...)...)
+	return gatehouse(t, env, append([]string{"get"}, args...)...)
+}
+
+// gatehouse runs the binary and returns stdout, stderr and whether it
+// exited 0.
+func gatehouse(t *testing.T, env []string, args ...string) (string, string, bool) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -20,12 +20,7 @@ import (
 // jobsCmd runs `gatehouse jobs ARGS --db db`.
 func jobsCmd(t *testing.T, env []string, db string, args ...string) (string, string, bool) {
 	t.Helper()
-	cmd := exec.Command(bin, append(append([]string{"jobs"}, args...), "--db", db)...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	return out.String(), errb.String(), err == nil
+	return gatehouse(t, env, append(append([]string{"jobs"}, args...), "--db", db)...)
 }
 
 // TestJobsKerberos: a background download with implicit Kerberos
