@@ -134,6 +134,9 @@ type Site struct {
 	Handler       string     `yaml:"handler"` // whoami | static | proxy
 	Root          string     `yaml:"root"`
 	Upstream      string     `yaml:"upstream"`
+	// FileAuthorization checks, for the static handler, that the user's
+	// Unix account may read the file (ASP.NET's FileAuthorizationModule).
+	FileAuthorization bool `yaml:"file_authorization"`
 	// UpstreamAuth is how the proxy authenticates to the upstream: none
 	// (identity headers only) or negotiate (Kerberos as the user, with the
 	// TGT the user delegated; "double hop").
@@ -389,6 +392,9 @@ func (c *Config) validate() error {
 			if err := oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate"); err != nil {
 				return err
 			}
+		}
+		if s.FileAuthorization && s.Handler != "static" {
+			return fmt.Errorf("%s.file_authorization: only for the static handler", key)
 		}
 		if (s.UpstreamAuth != "" || s.UpstreamSPN != "") && s.Handler != "proxy" {
 			return fmt.Errorf("%s: upstream_auth and upstream_spn are for the proxy handler", key)

@@ -267,7 +267,8 @@ func (g *Gate) Wrap(next http.Handler) http.Handler {
 		if h == nil {
 			h = next
 		}
-		h.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+		ctx := withChallenge(WithIdentity(r.Context(), id), func(w http.ResponseWriter) { g.unauthorized(w, r, st, false) })
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -121,7 +121,11 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		}
 		switch s.Handler {
 		case "static":
-			site.Handler = Static(s.Path, cfg.Path(s.Root))
+			if s.FileAuthorization {
+				site.Handler = StaticWithFileAuthz(s.Path, cfg.Path(s.Root))
+			} else {
+				site.Handler = Static(s.Path, cfg.Path(s.Root))
+			}
 		case "proxy":
 			u, err := url.Parse(s.Upstream)
 			if err != nil {
