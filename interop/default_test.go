@@ -135,3 +135,38 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return p
 }
+
+// TestFileAuthorizationServe: the seed's BITS example through the real
+// server and curl: a site with anonymous and Digest, a file only the Unix
+// account daemon may read. Anonymous gets 401 with challenges; daemon,
+// authenticated, gets the file; another user does not.
+func TestFileAuthorizationServe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "root (the test gives a file to the Unix account daemon)")
+	}
+	dir := t.TempDir()
+	www := filepath.Join(dir, "www")
+	os.Mkdir(www, 0o755)
+	f := filepath.Join(www, "ben.txt")
+	os.WriteFile(f, []byte("for daemon only\n"), 0o600)
+	os.Chown(f, 1, 1)
+	addAccount(t, dir, "daemon", "daemonpw")
+	addAccount(t, dir, "bob", "bobpw")
+	s := serve(t, dir, `
+state_dir: ./state
+accounts: ./gatehouse.db
+listen: [{addr: 127.0.0.1:0}]
+sites: [{path: /, auth: [anonymous, digest], handler: static, root: ./www, file_authorization: true}]
+`, 1)
+	curl := testenv.LookPath(t, "curl")
+	out, _ := run(t, nil, curl, "-s", "-o", "/dev/null", "-w", "%{http_code} %header{www-authenticate}", s.HTTP+"/ben.txt")
+	if !strings.HasPrefix(out, "401 Digest") {
+		t.Errorf("anonymous: %q, want 401 with a Digest challenge", out)
+	}
+	if out, err := run(t, nil, curl, "-sf", "--digest", "-u", "daemon:daemonpw", s.HTTP+"/ben.txt"); err != nil || out != "for daemon only\n" {
+		t.Errorf("daemon: %v %q", err, out)
+	}
+	if c := curlCode(t, "--digest", "-u", "bob:bobpw", s.HTTP+"/ben.txt"); c != "401" {
+		t.Errorf("bob: %s, want 401", c)
+	}
+}
