@@ -2,7 +2,8 @@
 # samba-dc.sh up|down DIR -- a throwaway Samba Active Directory domain
 # controller (realm SAMBA.TEST, NetBIOS domain SAMBA) inside a network
 # namespace of its own (gatehouse-dc), so its ports (88, 389, 445, 135…)
-# collide with nothing. User carol / Carol-pw-1 in group Staff.
+# collide with nothing. User carol / Carol-pw-1 in group Staff; service
+# account gatehouse-svc with SPN HTTP/localhost.
 # Prints export lines: GATEHOUSE_DC_DIR, GATEHOUSE_NTLM_AUTH (a wrapper that
 # runs ntlm_auth against this DC's winbindd: ntlm_auth hard-codes
 # /run/samba/winbindd, so the wrapper mounts a private /run).
@@ -70,6 +71,37 @@ if ! ip netns exec "$NS" samba-tool user show carol -s "$DIR/etc/smb.conf" >/dev
   ip netns exec "$NS" samba-tool group add Staff -s "$DIR/etc/smb.conf" >/dev/null 2>&1 || true
   ip netns exec "$NS" samba-tool group addmembers Staff carol -s "$DIR/etc/smb.conf" >/dev/null
 fi
+# A service account for Kerberos: HTTP/localhost on gatehouse-svc, AES
+# tickets (msDS-SupportedEncryptionTypes 24, as an admin sets it; AD
+# defaults to RC4), its keys exported under the account name (Samba 4.17
+# exports only RC4 for an SPN; tests relabel the entries, as ktpass or
+# msktutil would write them).
+if ! ip netns exec "$NS" samba-tool user show gatehouse-svc -s "$DIR/etc/smb.conf" >/dev/null 2>&1; then
+  ip netns exec "$NS" samba-tool user add gatehouse-svc 'Svc-pw-12345!' -s "$DIR/etc/smb.conf" >/dev/null
+  ip netns exec "$NS" samba-tool spn add HTTP/localhost gatehouse-svc -s "$DIR/etc/smb.conf" >/dev/null
+  printf '#!/bin/sh\nsed -i "/^dn:/a msDS-SupportedEncryptionTypes: 24" "$1"\n' >"$DIR/enctypes-editor"
+  chmod +x "$DIR/enctypes-editor"
+  ip netns exec "$NS" env EDITOR="$DIR/enctypes-editor" samba-tool user edit gatehouse-svc -s "$DIR/etc/smb.conf" >/dev/null
+  rm -f "$DIR/svc.keytab"
+fi
+[[ -s "$DIR/svc.keytab" ]] || ip netns exec "$NS" samba-tool domain exportkeytab "$DIR/svc.keytab" --principal=gatehouse-svc -s "$DIR/etc/smb.conf" >/dev/null
+chmod 0644 "$DIR/svc.keytab"
+# Kerberos clients inside the namespace
+cat >"$DIR/krb5.conf" <<KRB
+[libdefaults]
+    default_realm = SAMBA.TEST
+    dns_lookup_kdc = false
+    dns_lookup_realm = false
+    dns_canonicalize_hostname = false
+    rdns = false
+    forwardable = true
+[realms]
+    SAMBA.TEST = {
+        kdc = 127.0.0.1
+    }
+[domain_realm]
+    localhost = SAMBA.TEST
+KRB
 cat >"$DIR/ntlm_auth" <<WRAP
 #!/bin/sh
 # ntlm_auth against the throwaway DC: a private /run with its winbindd socket
@@ -79,4 +111,7 @@ chmod 0755 "$DIR/ntlm_auth"
 cat <<ENV
 export GATEHOUSE_DC_DIR='$DIR'
 export GATEHOUSE_NTLM_AUTH='$DIR/ntlm_auth'
+export GATEHOUSE_DC_NETNS='$NS'
+export GATEHOUSE_DC_KRB5_CONFIG='$DIR/krb5.conf'
+export GATEHOUSE_DC_SVC_KEYTAB='$DIR/svc.keytab'
 ENV
