@@ -153,7 +153,7 @@ func (k *kerberos) forwardTGT() (*krb.Credential, error) {
 		return nil, err
 	}
 	types.SetFlag(&req.ReqBody.KDCOptions, flags.Forwarded)
-	if err := signTGSReq(&req, tgt, key); err != nil {
+	if err := signTGSReq(&req, tgt, key, req.ReqBody.CName); err != nil {
 		return nil, err
 	}
 	_, rep, err := k.cl.TGSExchange(req, realm, tgt, key, 0)
@@ -212,7 +212,7 @@ func kerberosFlags(b []byte) krb.KerberosFlags {
 // AP-REQ with the TGT whose authenticator checksums the body (RFC 4120
 // §5.4.1, key usage 6). gokrb5's NewTGSReq signs before the caller can
 // set options it has no setting for (FORWARDED).
-func signTGSReq(req *messages.TGSReq, tgt messages.Ticket, key types.EncryptionKey) error {
+func signTGSReq(req *messages.TGSReq, tgt messages.Ticket, key types.EncryptionKey, cname types.PrincipalName) error {
 	body, err := req.ReqBody.Marshal()
 	if err != nil {
 		return err
@@ -225,7 +225,7 @@ func signTGSReq(req *messages.TGSReq, tgt messages.Ticket, key types.EncryptionK
 	if err != nil {
 		return err
 	}
-	auth, err := types.NewAuthenticator(tgt.Realm, req.ReqBody.CName)
+	auth, err := types.NewAuthenticator(tgt.Realm, cname) // the TGT's client
 	if err != nil {
 		return err
 	}

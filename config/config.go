@@ -82,6 +82,10 @@ type TLS struct {
 type Kerberos struct {
 	Keytab            string        `yaml:"keytab"`
 	Krb5Conf          string        `yaml:"krb5_conf"`
+	// ServiceAccount is this service's own principal ("svc@REALM"), whose
+	// keys are in Keytab: constrained delegation (upstream_auth:
+	// constrained) logs in as it.
+	ServiceAccount string `yaml:"service_account"`
 	ServicePrincipals []string      `yaml:"service_principals"`
 	ClockSkew         time.Duration `yaml:"clock_skew"`
 }
@@ -389,7 +393,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s.upstream: the proxy handler needs an http:// or https:// upstream", key)
 		}
 		if s.UpstreamAuth != "" {
-			if err := oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate"); err != nil {
+			if err := oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate", "constrained"); err != nil {
 				return err
 			}
 		}
@@ -399,12 +403,15 @@ func (c *Config) validate() error {
 		if (s.UpstreamAuth != "" || s.UpstreamSPN != "") && s.Handler != "proxy" {
 			return fmt.Errorf("%s: upstream_auth and upstream_spn are for the proxy handler", key)
 		}
-		if s.UpstreamAuth == "negotiate" {
+		if s.UpstreamAuth == "constrained" && (c.Kerberos.ServiceAccount == "" || c.Kerberos.Keytab == "") {
+			return fmt.Errorf("%s.upstream_auth: constrained needs kerberos.keytab and kerberos.service_account", key)
+		}
+		if s.UpstreamAuth == "negotiate" || s.UpstreamAuth == "constrained" {
 			if !slices.Contains(s.Auth, "negotiate") {
-				return fmt.Errorf("%s.upstream_auth: negotiate needs negotiate in auth (the user's delegated Kerberos credentials)", key)
+				return fmt.Errorf("%s.upstream_auth: %s needs negotiate in auth (the user's Kerberos credentials)", key, s.UpstreamAuth)
 			}
 			if s.Sessions {
-				return fmt.Errorf("%s: sessions cannot be used with upstream_auth: negotiate (delegated credentials are not kept in the cookie)", key)
+				return fmt.Errorf("%s: sessions cannot be used with upstream_auth: %s (Kerberos credentials are not kept in the cookie)", key, s.UpstreamAuth)
 			}
 		}
 	}

@@ -30,21 +30,7 @@ func TestKerberosSambaAD(t *testing.T) {
 	ip := testenv.LookPath(t, "ip")
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
-	// The account's keys under the SPN, as ktpass or msktutil write them.
-	kt, err := keytab.Load(svcKT)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range kt.Entries {
-		kt.Entries[i].Principal.Components = []string{"HTTP", "localhost"}
-		kt.Entries[i].Principal.NumComponents = 2
-	}
-	b, err := kt.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ktPath := filepath.Join(dir, "http.keytab")
-	os.WriteFile(ktPath, b, 0o600)
+	ktPath := relabelKeytab(t, dir, "http.keytab", svcKT, "HTTP/localhost", false)
 
 	inNS := func(env []string, name string, args ...string) *exec.Cmd {
 		cmd := exec.Command(ip, append([]string{"netns", "exec", ns, "env"}, append(env, append([]string{name}, args...)...)...)...)
@@ -57,41 +43,13 @@ func TestKerberosSambaAD(t *testing.T) {
 		t.Fatalf("kinit carol: %v\n%s", err, out)
 	}
 
-	cfg := filepath.Join(dir, "gatehouse.yaml")
-	os.WriteFile(cfg, []byte(`
+	port, log := serveInNS(t, ns, dir, `
 state_dir: `+filepath.Join(dir, "state")+`
 accounts: `+filepath.Join(dir, "gatehouse.db")+`
 listen: [{addr: 127.0.0.1:0}]
 kerberos: {keytab: `+ktPath+`}
 sites: [{path: /, auth: [negotiate]}]
-`), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := exec.CommandContext(ctx, ip, "netns", "exec", ns, bin, "serve", "--config", cfg)
-	stderr, _ := srv.StderrPipe()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); srv.Wait() }()
-	log := &syncBuffer{mu: make(chan struct{}, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.Write([]byte(sc.Text() + "\n"))
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[2]
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	var port string
-	select {
-	case a := <-addr:
-		port = a[strings.LastIndex(a, ":")+1:]
-	case <-time.After(15 * time.Second):
-		t.Fatalf("gatehouse did not start in the namespace:\n%s", log)
-	}
+`)
 	url := fmt.Sprintf("http://localhost:%s/", port)
 
 	check := func(who string, out []byte, err error) {
@@ -114,4 +72,125 @@ sites: [{path: /, auth: [negotiate]}]
 	check("curl", out, err)
 	out, err = inNS(env, bin, "get", "--negotiate", "--implicit-allow", "localhost", "-H", "Accept: application/json", url).Output()
 	check("gatehouse get", out, err)
+}
+
+// relabelKeytab writes into dir/name the entries of an AD account's keytab
+// under spn, as ktpass or msktutil write them (AD's salt is the
+// account's, whatever the SPN); keepAccount keeps the account's own
+// entries too (for logging in as the account).
+func relabelKeytab(t *testing.T, dir, name, src, spn string, keepAccount bool) string {
+	t.Helper()
+	kt, err := keytab.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := append(kt.Entries[:0:0], kt.Entries...)
+	for i := range kt.Entries {
+		kt.Entries[i].Principal.Components = strings.Split(spn, "/")
+		kt.Entries[i].Principal.NumComponents = int16(len(kt.Entries[i].Principal.Components))
+	}
+	if keepAccount {
+		kt.Entries = append(kt.Entries, orig...)
+	}
+	b, err := kt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	os.WriteFile(p, b, 0o600)
+	return p
+}
+
+// serveInNS starts `gatehouse serve` with cfg inside network namespace ns
+// and returns its port and log.
+func serveInNS(t *testing.T, ns, dir, cfg string) (string, *syncBuffer) {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "gatehouse-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(cfg)
+	f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := exec.CommandContext(ctx, testenv.LookPath(t, "ip"), "netns", "exec", ns, bin, "serve", "--config", f.Name())
+	stderr, _ := srv.StderrPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); srv.Wait() })
+	log := &syncBuffer{mu: make(chan struct{}, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			log.Write([]byte(sc.Text() + "\n"))
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[2]
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case a := <-addr:
+		return a[strings.LastIndex(a, ":")+1:], log
+	case <-time.After(15 * time.Second):
+		t.Fatalf("gatehouse did not start in the namespace:\n%s", log)
+	}
+	return "", nil
+}
+
+// TestConstrainedDelegationSambaAD: MS-SFU S4U2Proxy against a real AD
+// KDC. carol authenticates to the front (HTTP/localhost, account
+// gatehouse-svc) without delegating anything; the front's proxy asks the
+// KDC for a ticket to HTTP/upstream in carol's name, which AD grants
+// because gatehouse-svc may delegate to it (msDS-AllowedToDelegateTo).
+// The upstream, another Gatehouse, sees carol.
+func TestConstrainedDelegationSambaAD(t *testing.T) {
+	ns, kconf, svcKT, upKT := os.Getenv("GATEHOUSE_DC_NETNS"), os.Getenv("GATEHOUSE_DC_KRB5_CONFIG"), os.Getenv("GATEHOUSE_DC_SVC_KEYTAB"), os.Getenv("GATEHOUSE_DC_UP_KEYTAB")
+	if ns == "" || kconf == "" || svcKT == "" || upKT == "" {
+		testenv.Missing(t, "Samba AD DC (eval \"$(scripts/samba-dc.sh up DIR)\" sets GATEHOUSE_DC_UP_KEYTAB…)")
+	}
+	ip := testenv.LookPath(t, "ip")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	frontKT := relabelKeytab(t, dir, "front.keytab", svcKT, "HTTP/localhost", true)
+	upstreamKT := relabelKeytab(t, dir, "up.keytab", upKT, "HTTP/upstream", false)
+	upPort, upLog := serveInNS(t, ns, dir, `
+state_dir: `+filepath.Join(dir, "up-state")+`
+accounts: `+filepath.Join(dir, "up.db")+`
+listen: [{addr: 127.0.0.1:0}]
+kerberos: {keytab: `+upstreamKT+`}
+sites: [{path: /, auth: [negotiate]}]
+`)
+	frontPort, frontLog := serveInNS(t, ns, dir, `
+state_dir: `+filepath.Join(dir, "front-state")+`
+accounts: `+filepath.Join(dir, "front.db")+`
+listen: [{addr: 127.0.0.1:0}]
+kerberos: {keytab: `+frontKT+`, service_account: gatehouse-svc, krb5_conf: `+kconf+`}
+sites:
+  - {path: /, auth: [negotiate], handler: proxy, upstream: "http://127.0.0.1:`+upPort+`/", upstream_auth: constrained, upstream_spn: HTTP/upstream}
+  - {path: /elsewhere, auth: [negotiate], handler: proxy, upstream: "http://127.0.0.1:`+upPort+`/", upstream_auth: constrained, upstream_spn: HTTP/localhost}
+`)
+	env := []string{"KRB5_CONFIG=" + kconf, "KRB5CCNAME=FILE:" + filepath.Join(dir, "carol.cc")}
+	kinit := exec.Command(ip, "netns", "exec", ns, "env", env[0], env[1], testenv.LookPath(t, "kinit"), "carol")
+	kinit.Stdin = strings.NewReader("Carol-pw-1\n")
+	if out, err := kinit.CombinedOutput(); err != nil {
+		t.Fatalf("kinit carol: %v\n%s", err, out)
+	}
+	out, err := exec.Command(ip, "netns", "exec", ns, "env", env[0], env[1], testenv.LookPath(t, "curl"),
+		"-s", "--negotiate", "-u", ":", "-H", "Accept: application/json", "http://localhost:"+frontPort+"/").Output()
+	w := parseWhoami(t, string(out))
+	if err != nil || w.User != "carol@SAMBA.TEST" || w.Scheme != "Negotiate" || w.Delegated {
+		t.Fatalf("through constrained delegation: %v %s\nfront:\n%s\nupstream:\n%s", err, out, frontLog, upLog)
+	}
+	t.Logf("the upstream sees %s (%s), SIDs %v", w.User, w.Mechanism, w.SIDs)
+	if len(w.SIDs) < 3 {
+		t.Errorf("the S4U2Proxy ticket's PAC: SIDs %v", w.SIDs)
+	}
+	// A service gatehouse-svc may not delegate to: the KDC refuses, 502.
+	out, _ = exec.Command(ip, "netns", "exec", ns, "env", env[0], env[1], testenv.LookPath(t, "curl"),
+		"-s", "-o", "/dev/null", "-w", "%{http_code}", "--negotiate", "-u", ":", "http://localhost:"+frontPort+"/elsewhere/").Output()
+	if string(out) != "502" {
+		t.Errorf("delegation to a service not allowed: %s, want 502", out)
+	}
 }

@@ -163,6 +163,9 @@ type Result struct {
 	// binding compares it with the expected one).
 	Service      types.PrincipalName
 	ServiceRealm string
+	// Ticket is the client's ticket as it came (still encrypted): the
+	// evidence ticket of constrained delegation (MS-SFU S4U2Proxy).
+	Ticket Ticket
 	// SessionKey is the ticket's session key; ClientSubkey the
 	// authenticator's subkey and AcceptorSubkey the one sent in the AP-REP
 	// (nil when absent). RFC 4121 §2: per-message tokens use the acceptor
@@ -423,6 +426,7 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 		ClientRealm:  etp.CRealm,
 		Service:      tkt.SName,
 		ServiceRealm: tkt.Realm,
+		Ticket:       *tkt,
 		SessionKey:   etp.Key,
 		ClientSubkey: auth.SubKey,
 		TicketFlags:  etp.Flags,

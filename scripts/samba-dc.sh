@@ -3,7 +3,8 @@
 # controller (realm SAMBA.TEST, NetBIOS domain SAMBA) inside a network
 # namespace of its own (gatehouse-dc), so its ports (88, 389, 445, 135…)
 # collide with nothing. User carol / Carol-pw-1 in group Staff; service
-# account gatehouse-svc with SPN HTTP/localhost.
+# account gatehouse-svc with SPN HTTP/localhost, allowed to delegate to
+# HTTP/upstream (account gatehouse-up).
 # Prints export lines: GATEHOUSE_DC_DIR, GATEHOUSE_NTLM_AUTH (a wrapper that
 # runs ntlm_auth against this DC's winbindd: ntlm_auth hard-codes
 # /run/samba/winbindd, so the wrapper mounts a private /run).
@@ -86,6 +87,17 @@ if ! ip netns exec "$NS" samba-tool user show gatehouse-svc -s "$DIR/etc/smb.con
 fi
 [[ -s "$DIR/svc.keytab" ]] || ip netns exec "$NS" samba-tool domain exportkeytab "$DIR/svc.keytab" --principal=gatehouse-svc -s "$DIR/etc/smb.conf" >/dev/null
 chmod 0644 "$DIR/svc.keytab"
+# An upstream service, HTTP/upstream on gatehouse-up, to which gatehouse-svc
+# may delegate (constrained delegation, msDS-AllowedToDelegateTo).
+if ! ip netns exec "$NS" samba-tool user show gatehouse-up -s "$DIR/etc/smb.conf" >/dev/null 2>&1; then
+  ip netns exec "$NS" samba-tool user add gatehouse-up 'Up-pw-12345!' -s "$DIR/etc/smb.conf" >/dev/null
+  ip netns exec "$NS" samba-tool spn add HTTP/upstream gatehouse-up -s "$DIR/etc/smb.conf" >/dev/null
+  ip netns exec "$NS" env EDITOR="$DIR/enctypes-editor" samba-tool user edit gatehouse-up -s "$DIR/etc/smb.conf" >/dev/null
+  ip netns exec "$NS" samba-tool delegation add-service gatehouse-svc HTTP/upstream -s "$DIR/etc/smb.conf" >/dev/null
+  rm -f "$DIR/up.keytab"
+fi
+[[ -s "$DIR/up.keytab" ]] || ip netns exec "$NS" samba-tool domain exportkeytab "$DIR/up.keytab" --principal=gatehouse-up -s "$DIR/etc/smb.conf" >/dev/null
+chmod 0644 "$DIR/up.keytab"
 # Kerberos clients inside the namespace
 cat >"$DIR/krb5.conf" <<KRB
 [libdefaults]
@@ -114,4 +126,5 @@ export GATEHOUSE_NTLM_AUTH='$DIR/ntlm_auth'
 export GATEHOUSE_DC_NETNS='$NS'
 export GATEHOUSE_DC_KRB5_CONFIG='$DIR/krb5.conf'
 export GATEHOUSE_DC_SVC_KEYTAB='$DIR/svc.keytab'
+export GATEHOUSE_DC_UP_KEYTAB='$DIR/up.keytab'
 ENV

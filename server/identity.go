@@ -32,6 +32,15 @@ type Identity struct {
 	// that authenticates to its upstream as the user. Never shown, never
 	// sealed into a session cookie.
 	delegatedTGT *delegatedTGT
+	// evidence is the Kerberos ticket the user presented, for constrained
+	// delegation (S4U2Proxy) to an upstream.
+	evidence *evidenceTicket
+}
+
+type evidenceTicket struct {
+	ticket krb.Ticket
+	crealm string
+	cname  types.PrincipalName
 }
 
 type delegatedTGT struct {

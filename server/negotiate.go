@@ -187,6 +187,7 @@ func kerberosIdentity(res *krb.Result, r *http.Request) *Identity {
 		Scheme: "Negotiate", Mechanism: "kerberos", ServiceName: &svc, ChannelBinding: cb,
 		Delegated: res.Delegated != nil,
 	}
+	id.evidence = &evidenceTicket{ticket: res.Ticket, crealm: res.ClientRealm, cname: res.Client}
 	for _, c := range res.DelegatedCreds {
 		if len(c.SName.NameString) == 2 && c.SName.NameString[0] == "krbtgt" {
 			id.delegatedTGT = &delegatedTGT{cred: c, crealm: res.ClientRealm, cname: res.Client}

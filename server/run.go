@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
+	"github.com/gatehouse-auth/gatehouse/client"
 	"github.com/gatehouse-auth/gatehouse/config"
 	"github.com/gatehouse-auth/gatehouse/digest"
 	"github.com/gatehouse-auth/gatehouse/epa"
@@ -91,8 +92,9 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		ntlmVerify = wb.Verify
 	}
 	var acceptor *krb.Acceptor
+	var kt *keytab.Keytab
 	if cfg.Kerberos.Keytab != "" {
-		if acceptor, err = newKerberos(cfg); err != nil {
+		if acceptor, kt, err = newKerberos(cfg); err != nil {
 			store.Close()
 			return nil, err
 		}
@@ -102,6 +104,15 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	krb5Conf := ""
 	if cfg.Kerberos.Krb5Conf != "" {
 		krb5Conf = cfg.Path(cfg.Kerberos.Krb5Conf)
+	}
+	var serviceAccount *client.ServiceAccount
+	for _, s := range cfg.Sites {
+		if s.UpstreamAuth == "constrained" && serviceAccount == nil {
+			if serviceAccount, err = newServiceAccount(cfg, kt, krb5Conf); err != nil {
+				store.Close()
+				return nil, err
+			}
+		}
 	}
 	for _, s := range cfg.Sites {
 		site := Site{Path: s.Path, Schemes: s.Auth, BasicOverHTTP: s.BasicOverHTTP, Sessions: s.Sessions}
@@ -132,7 +143,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 				store.Close()
 				return nil, fmt.Errorf("server: site %s: upstream: %w", s.Path, err)
 			}
-			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, Logger: log})
+			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, Logger: log})
 			if err != nil {
 				store.Close()
 				return nil, err
@@ -356,21 +367,47 @@ func protection(cfg *config.Config) (epa.Policy, []netip.Prefix, error) {
 }
 
 // newKerberos loads the keytab and builds the acceptor.
-func newKerberos(cfg *config.Config) (*krb.Acceptor, error) {
+func newKerberos(cfg *config.Config) (*krb.Acceptor, *keytab.Keytab, error) {
 	path := cfg.Path(cfg.Kerberos.Keytab)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("server: kerberos.keytab: %w", err)
+		return nil, nil, fmt.Errorf("server: kerberos.keytab: %w", err)
 	}
 	kt := keytab.New()
 	if err := kt.Unmarshal(b); err != nil {
-		return nil, fmt.Errorf("server: kerberos.keytab %s: %w", path, err)
+		return nil, nil, fmt.Errorf("server: kerberos.keytab %s: %w", path, err)
 	}
 	a, err := krb.NewAcceptor(krb.Config{Keytab: kt, Principals: cfg.Kerberos.ServicePrincipals, ClockSkew: cfg.Kerberos.ClockSkew})
 	if err != nil {
-		return nil, fmt.Errorf("server: kerberos: %w", err)
+		return nil, nil, fmt.Errorf("server: kerberos: %w", err)
 	}
-	return a, nil
+	return a, kt, nil
+}
+
+// newServiceAccount logs in as kerberos.service_account ("name@REALM",
+// or a name whose realm the keytab gives) with the keytab's keys.
+func newServiceAccount(cfg *config.Config, kt *keytab.Keytab, krb5Conf string) (*client.ServiceAccount, error) {
+	kcfg, err := client.LoadKrb5Config(krb5Conf)
+	if err != nil {
+		return nil, fmt.Errorf("server: kerberos.service_account: %w", err)
+	}
+	name, realm, _ := strings.Cut(cfg.Kerberos.ServiceAccount, "@")
+	if realm == "" {
+		for _, e := range kt.Entries {
+			if strings.Join(e.Principal.Components, "/") == name {
+				realm = e.Principal.Realm
+				break
+			}
+		}
+	}
+	if realm == "" {
+		return nil, fmt.Errorf("server: kerberos.service_account %q: no realm, and no keytab entry names it", cfg.Kerberos.ServiceAccount)
+	}
+	sa, err := client.NewServiceAccount(kcfg, kt, name, realm)
+	if err != nil {
+		return nil, fmt.Errorf("server: kerberos.service_account: %w", err)
+	}
+	return sa, nil
 }
 
 // loadOrCreateSecret reads a 32-byte key, creating it (0600) on first use.

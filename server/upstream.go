@@ -24,7 +24,12 @@ type ProxyOptions struct {
 	// (identity headers only) or "negotiate": Kerberos as the user, from
 	// the TGT the user delegated (unconstrained delegation, the "double
 	// hop"). A request without delegated credentials then gets 502.
+	// "constrained": Kerberos as the user by constrained delegation
+	// (S4U2Proxy) with ServiceAccount, from the ticket the user presented;
+	// the user delegates nothing.
 	Auth string
+	// ServiceAccount is this service's own account, for "constrained".
+	ServiceAccount *client.ServiceAccount
 	// SPN is the upstream's service principal; default HTTP/<host>
 	// (HTTP/localhost for a loopback address).
 	SPN string
@@ -40,8 +45,11 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	if o.Auth == "" || o.Auth == "none" {
 		return rp, nil
 	}
-	if o.Auth != "negotiate" {
-		return nil, fmt.Errorf("server: upstream auth %q: want none or negotiate", o.Auth)
+	if o.Auth != "negotiate" && o.Auth != "constrained" {
+		return nil, fmt.Errorf("server: upstream auth %q: want none, negotiate or constrained", o.Auth)
+	}
+	if o.Auth == "constrained" && o.ServiceAccount == nil {
+		return nil, fmt.Errorf("server: upstream auth constrained needs the service account (kerberos.service_account)")
 	}
 	spn := o.SPN
 	if spn == "" {
@@ -59,7 +67,7 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: upstream_auth negotiate: %w", err)
 	}
-	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, clients: map[[32]byte]*delegatedClient{}}
+	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, clients: map[[32]byte]*delegatedClient{}}
 	rewrite := rp.Rewrite
 	rp.Rewrite = func(pr *httputil.ProxyRequest) {
 		rewrite(pr)
@@ -126,6 +134,7 @@ type upstreamAuth struct {
 	spn  string
 	log  *slog.Logger
 	krb5 *config.Config
+	sa   *client.ServiceAccount // constrained delegation; nil: the delegated TGT
 
 	mu      sync.Mutex
 	clients map[[32]byte]*delegatedClient // by SHA-256 of the TGT's ciphertext
@@ -141,7 +150,20 @@ type delegatedClient struct {
 // request's TGT).
 const maxDelegatedClients = 4096
 
+var errNoEvidence = errors.New("the user did not authenticate with Kerberos (constrained delegation needs the user's ticket)")
+
 func (u *upstreamAuth) call(id *Identity) (*upstreamCall, error) {
+	if u.sa != nil {
+		if id == nil || id.evidence == nil {
+			return nil, errNoEvidence
+		}
+		e := id.evidence
+		v, check, err := u.sa.Authorization(e.ticket, e.crealm, e.cname, u.spn)
+		if err != nil {
+			return nil, err
+		}
+		return &upstreamCall{header: v, check: check}, nil
+	}
 	if id == nil || id.delegatedTGT == nil {
 		return nil, errNoDelegation
 	}
