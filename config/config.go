@@ -80,12 +80,12 @@ type TLS struct {
 
 // Kerberos configures Kerberos inside Negotiate.
 type Kerberos struct {
-	Keytab            string        `yaml:"keytab"`
-	Krb5Conf          string        `yaml:"krb5_conf"`
+	Keytab   string `yaml:"keytab"`
+	Krb5Conf string `yaml:"krb5_conf"`
 	// ServiceAccount is this service's own principal ("svc@REALM"), whose
 	// keys are in Keytab: constrained delegation (upstream_auth:
 	// constrained) logs in as it.
-	ServiceAccount string `yaml:"service_account"`
+	ServiceAccount    string        `yaml:"service_account"`
 	ServicePrincipals []string      `yaml:"service_principals"`
 	ClockSkew         time.Duration `yaml:"clock_skew"`
 }

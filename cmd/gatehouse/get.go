@@ -145,8 +145,8 @@ func usedScheme(resp *http.Response) string {
 // clientFlags are the client settings get and jobs add share.
 type clientFlags struct {
 	user, proxyUser, spn, delegation, implicitAllow, proxy, cacert, cert, key *string
-	pwStdin, insecure                                                          *bool
-	schemes, proxySchemes                                                      []string
+	pwStdin, insecure                                                         *bool
+	schemes, proxySchemes                                                     []string
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
