@@ -149,3 +149,61 @@ func (s *ServiceAccount) proxy(evidence krb.Ticket, cname types.PrincipalName, s
 	}
 	return &s4uTicket{tkt: rep.Ticket, der: tder, key: rep.DecryptedEncPart.Key, until: rep.DecryptedEncPart.EndTime}, nil
 }
+
+// Realm is the service account's realm.
+func (s *ServiceAccount) Realm() string { return s.k.cl.Credentials.Domain() }
+
+// AuthorizationForUser is Authorization for a user who did not
+// authenticate with Kerberos (NTLM, a password, a certificate): S4U2Self
+// first gets this service a ticket to itself in user@realm's name
+// (protocol transition; AD: the account is trusted to authenticate for
+// delegation), which then serves as the evidence ticket of S4U2Proxy.
+func (s *ServiceAccount) AuthorizationForUser(user, realm, spn string) (string, func(*http.Response) error, error) {
+	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, user)
+	s.mu.Lock()
+	id := cname.PrincipalNameString() + "@" + realm + "\x00" + spn
+	t := s.tickets[id]
+	s.mu.Unlock()
+	if t == nil || time.Now().Add(time.Minute).After(t.until) {
+		s.mu.Lock()
+		ev, err := s.self(cname, realm)
+		s.mu.Unlock()
+		if err != nil {
+			return "", nil, err
+		}
+		return s.Authorization(ev, realm, cname, spn)
+	}
+	return s.Authorization(krb.Ticket{}, realm, cname, spn) // cached: no evidence needed
+}
+
+// self is the S4U2Self TGS exchange. Called with s.mu held.
+func (s *ServiceAccount) self(cname types.PrincipalName, realm string) (krb.Ticket, error) {
+	if err := s.refreshTGT(); err != nil {
+		return krb.Ticket{}, err
+	}
+	crealm := s.k.cl.Credentials.Domain()
+	cfg := *s.k.cl.Config
+	cfg.LibDefaults.Forwardable = true
+	req, err := messages.NewTGSReq(s.k.cl.Credentials.CName(), crealm, &cfg, s.tgt, s.tgtKey, s.k.cl.Credentials.CName(), false)
+	if err != nil {
+		return krb.Ticket{}, err
+	}
+	types.SetFlag(&req.ReqBody.KDCOptions, flags.Forwardable)
+	req.ReqBody.CName = cname // the reply names the user (see proxy)
+	if err := signTGSReq(&req, s.tgt, s.tgtKey, s.k.cl.Credentials.CName()); err != nil {
+		return krb.Ticket{}, err
+	}
+	pa, err := krb.MarshalPAForUser(cname, realm, s.tgtKey.KeyValue)
+	if err != nil {
+		return krb.Ticket{}, err
+	}
+	req.PAData = append(req.PAData, types.PAData{PADataType: krb.PADataForUser, PADataValue: pa})
+	_, rep, err := s.k.cl.TGSExchange(req, crealm, s.tgt, s.tgtKey, 0)
+	if err != nil {
+		return krb.Ticket{}, fmt.Errorf("client: protocol transition (S4U2Self) for %s@%s: %w", cname.PrincipalNameString(), realm, err)
+	}
+	if !rep.CName.Equal(cname) {
+		return krb.Ticket{}, fmt.Errorf("client: S4U2Self issued a ticket for %s, not %s", rep.CName.PrincipalNameString(), cname.PrincipalNameString())
+	}
+	return krb.Ticket{Realm: rep.Ticket.Realm, SName: rep.Ticket.SName, EncPart: rep.Ticket.EncPart}, nil
+}

@@ -88,6 +88,12 @@ type Kerberos struct {
 	ServiceAccount    string        `yaml:"service_account"`
 	ServicePrincipals []string      `yaml:"service_principals"`
 	ClockSkew         time.Duration `yaml:"clock_skew"`
+	// ProtocolTransition lets constrained delegation act for users who
+	// logged in without Kerberos (NTLM, Basic, Digest, certificates) by
+	// S4U2Self: the account name is taken as a Kerberos name of the
+	// service account's realm. Off by default: it trusts every scheme's
+	// user names as the realm's.
+	ProtocolTransition bool `yaml:"protocol_transition"`
 }
 
 // NTLM configures the NTLM acceptor.
@@ -407,7 +413,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s.upstream_auth: constrained needs kerberos.keytab and kerberos.service_account", key)
 		}
 		if s.UpstreamAuth == "negotiate" || s.UpstreamAuth == "constrained" {
-			if !slices.Contains(s.Auth, "negotiate") {
+			if !slices.Contains(s.Auth, "negotiate") && !(s.UpstreamAuth == "constrained" && c.Kerberos.ProtocolTransition) {
 				return fmt.Errorf("%s.upstream_auth: %s needs negotiate in auth (the user's Kerberos credentials)", key, s.UpstreamAuth)
 			}
 			if s.Sessions {

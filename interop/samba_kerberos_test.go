@@ -162,12 +162,14 @@ listen: [{addr: 127.0.0.1:0}]
 kerberos: {keytab: `+upstreamKT+`}
 sites: [{path: /, auth: [negotiate]}]
 `)
+	addAccount(t, dir, "carol", "local-pw") // a local account, for protocol transition
 	frontPort, frontLog := serveInNS(t, ns, dir, `
 state_dir: `+filepath.Join(dir, "front-state")+`
-accounts: `+filepath.Join(dir, "front.db")+`
+accounts: `+filepath.Join(dir, "gatehouse.db")+`
 listen: [{addr: 127.0.0.1:0}]
-kerberos: {keytab: `+frontKT+`, service_account: gatehouse-svc, krb5_conf: `+kconf+`}
+kerberos: {keytab: `+frontKT+`, service_account: gatehouse-svc, krb5_conf: `+kconf+`, protocol_transition: true}
 sites:
+  - {path: /basic, auth: [basic], basic_over_http: true, handler: proxy, upstream: "http://127.0.0.1:`+upPort+`/", upstream_auth: constrained, upstream_spn: HTTP/upstream}
   - {path: /, auth: [negotiate], handler: proxy, upstream: "http://127.0.0.1:`+upPort+`/", upstream_auth: constrained, upstream_spn: HTTP/upstream}
   - {path: /elsewhere, auth: [negotiate], handler: proxy, upstream: "http://127.0.0.1:`+upPort+`/", upstream_auth: constrained, upstream_spn: HTTP/localhost}
 `)
@@ -186,6 +188,13 @@ sites:
 	t.Logf("the upstream sees %s (%s), SIDs %v", w.User, w.Mechanism, w.SIDs)
 	if len(w.SIDs) < 3 {
 		t.Errorf("the S4U2Proxy ticket's PAC: SIDs %v", w.SIDs)
+	}
+	// Protocol transition: carol logs in with Basic (a local account);
+	// S4U2Self makes her a Kerberos identity the upstream accepts.
+	out, err = exec.Command(ip, "netns", "exec", ns, testenv.LookPath(t, "curl"),
+		"-s", "--basic", "-u", "carol:local-pw", "-H", "Accept: application/json", "http://localhost:"+frontPort+"/basic/").Output()
+	if w := parseWhoami(t, string(out)); err != nil || w.User != "carol@SAMBA.TEST" || w.Mechanism != "kerberos" {
+		t.Fatalf("protocol transition: %v %s\nfront:\n%s\nupstream:\n%s", err, out, frontLog, upLog)
 	}
 	// A service gatehouse-svc may not delegate to: the KDC refuses, 502.
 	out, _ = exec.Command(ip, "netns", "exec", ns, "env", env[0], env[1], testenv.LookPath(t, "curl"),

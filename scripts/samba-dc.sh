@@ -94,6 +94,8 @@ if ! ip netns exec "$NS" samba-tool user show gatehouse-up -s "$DIR/etc/smb.conf
   ip netns exec "$NS" samba-tool spn add HTTP/upstream gatehouse-up -s "$DIR/etc/smb.conf" >/dev/null
   ip netns exec "$NS" env EDITOR="$DIR/enctypes-editor" samba-tool user edit gatehouse-up -s "$DIR/etc/smb.conf" >/dev/null
   ip netns exec "$NS" samba-tool delegation add-service gatehouse-svc HTTP/upstream -s "$DIR/etc/smb.conf" >/dev/null
+  # protocol transition (S4U2Self with a forwardable ticket)
+  ip netns exec "$NS" samba-tool delegation for-any-protocol gatehouse-svc on -s "$DIR/etc/smb.conf" >/dev/null
   rm -f "$DIR/up.keytab"
 fi
 [[ -s "$DIR/up.keytab" ]] || ip netns exec "$NS" samba-tool domain exportkeytab "$DIR/up.keytab" --principal=gatehouse-up -s "$DIR/etc/smb.conf" >/dev/null

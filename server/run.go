@@ -143,7 +143,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 				store.Close()
 				return nil, fmt.Errorf("server: site %s: upstream: %w", s.Path, err)
 			}
-			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, Logger: log})
+			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, ProtocolTransition: cfg.Kerberos.ProtocolTransition, Logger: log})
 			if err != nil {
 				store.Close()
 				return nil, err

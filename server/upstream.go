@@ -30,6 +30,10 @@ type ProxyOptions struct {
 	Auth string
 	// ServiceAccount is this service's own account, for "constrained".
 	ServiceAccount *client.ServiceAccount
+	// ProtocolTransition lets "constrained" act for users who did not log
+	// in with Kerberos (S4U2Self): user@realm of the service account, the
+	// user's account name taken as the Kerberos name.
+	ProtocolTransition bool
 	// SPN is the upstream's service principal; default HTTP/<host>
 	// (HTTP/localhost for a loopback address).
 	SPN string
@@ -67,7 +71,7 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: upstream_auth negotiate: %w", err)
 	}
-	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, clients: map[[32]byte]*delegatedClient{}}
+	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, transition: o.ProtocolTransition, clients: map[[32]byte]*delegatedClient{}}
 	rewrite := rp.Rewrite
 	rp.Rewrite = func(pr *httputil.ProxyRequest) {
 		rewrite(pr)
@@ -135,6 +139,8 @@ type upstreamAuth struct {
 	log  *slog.Logger
 	krb5 *config.Config
 	sa   *client.ServiceAccount // constrained delegation; nil: the delegated TGT
+	// transition: S4U2Self for users without a Kerberos ticket
+	transition bool
 
 	mu      sync.Mutex
 	clients map[[32]byte]*delegatedClient // by SHA-256 of the TGT's ciphertext
@@ -154,6 +160,13 @@ var errNoEvidence = errors.New("the user did not authenticate with Kerberos (con
 
 func (u *upstreamAuth) call(id *Identity) (*upstreamCall, error) {
 	if u.sa != nil {
+		if id != nil && id.evidence == nil && u.transition && !id.Anonymous() && id.Name != "" {
+			v, check, err := u.sa.AuthorizationForUser(id.Name, u.sa.Realm(), u.spn)
+			if err != nil {
+				return nil, err
+			}
+			return &upstreamCall{header: v, check: check}, nil
+		}
 		if id == nil || id.evidence == nil {
 			return nil, errNoEvidence
 		}
