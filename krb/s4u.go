@@ -59,4 +59,3 @@ func MarshalPAForUser(user types.PrincipalName, realm string, key []byte) ([]byt
 	})
 	return b.Bytes()
 }
-
