@@ -69,6 +69,9 @@ type Certificate struct {
 	// account (IIS one-to-one style); otherwise a local account, when it
 	// exists, only adds its groups.
 	RequireAccount bool `yaml:"require_account"`
+	// CRL lists certificate revocation lists (PEM or DER files) of the
+	// client CAs; a certificate their issuer revoked is refused.
+	CRL []string `yaml:"crl"`
 }
 
 // TLS names a certificate and key; both empty means a self-signed pair

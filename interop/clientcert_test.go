@@ -87,7 +87,7 @@ func TestCertificateAuthentication(t *testing.T) {
 	mkCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, IsCA: true,
-			BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+			BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 		c, _ := x509.ParseCertificate(der)
 		return c, k, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
@@ -110,6 +110,16 @@ func TestCertificateAuthentication(t *testing.T) {
 			write(name+by.Subject.CommonName+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}))
 	}
 	write("clients-ca.pem", caPEM)
+	daveCrt, daveKey := issue("dave", ca, caKey)
+	daveBlock, _ := pem.Decode(mustRead(t, daveCrt))
+	dave, _ := x509.ParseCertificate(daveBlock.Bytes)
+	crlDER, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
+		ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: dave.SerialNumber, RevocationTime: time.Now()}}}, ca, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("clients.crl", crlDER) // DER, as CAs publish them
 	sdir := t.TempDir()
 	addAccount(t, sdir, "alice", "alicepw", "Admins")
 	s := serve(t, sdir, `
@@ -120,7 +130,7 @@ listen:
     tls: {}
     client_certs: optional
     client_ca: `+filepath.Join(dir, "clients-ca.pem")+`
-certificate: {map: [email]}
+certificate: {map: [email], crl: [`+filepath.Join(dir, "clients.crl")+`]}
 sites:
   - {path: /, auth: [anonymous]}
   - {path: /whoami, auth: [certificate]}
@@ -135,6 +145,7 @@ sites:
 	for name, args := range map[string][]string{
 		"no certificate": nil,
 		"another CA's":   {"--cert", rogueCrt, "--key", rogueKeyFile},
+		"revoked":        {"--cert", daveCrt, "--key", daveKey},
 	} {
 		out, _ := run(t, nil, curl, append([]string{"-sk", "-o", "/dev/null", "-w", "%{http_code}"}, append(args, s.HTTPS+"/whoami")...)...)
 		if out != "403" {
@@ -160,4 +171,13 @@ print(r.status_code, r.json()["user"])
 	if w := parseWhoami(t, out); !ok || w.User != "alice@example.test" {
 		t.Errorf("gatehouse get --cert: %q %s", out, e)
 	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

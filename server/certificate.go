@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -27,8 +30,11 @@ import (
 //	cn     the subject's common name
 //
 // A name that is a local account gets that account's groups; with
-// CertificateRequireAccount only such names are accepted. Revocation
-// (CRL/OCSP) is not checked.
+// CertificateRequireAccount only such names are accepted. Revocation:
+// each certificate of the chain whose issuer has a CRL among
+// ClientCRLs is checked against it (signed by that issuer, not past its
+// next update: a stale CRL fails closed, as IIS's 403.13); OCSP is not
+// used.
 
 // DefaultCertificateMap is the order names are taken from a certificate.
 var DefaultCertificateMap = []string{"upn", "email", "cn"}
@@ -40,6 +46,7 @@ var oidSAN = asn1.ObjectIdentifier{2, 5, 29, 17}
 var errNoClientCert = errors.New("no client certificate")
 
 type certAuth struct {
+	crls           []*x509.RevocationList
 	roots          *x509.CertPool
 	sources        []string
 	store          *accounts.Store
@@ -63,7 +70,7 @@ func newCertAuth(o *Options) (*certAuth, error) {
 	if o.CertificateRequireAccount && o.Store == nil {
 		return nil, errors.New("certificate require_account needs an account store")
 	}
-	return &certAuth{roots: o.ClientCAs, sources: src, store: o.Store, requireAccount: o.CertificateRequireAccount, now: time.Now}, nil
+	return &certAuth{crls: o.ClientCRLs, roots: o.ClientCAs, sources: src, store: o.Store, requireAccount: o.CertificateRequireAccount, now: time.Now}, nil
 }
 
 // identify verifies the client's certificate chain and maps it to an
@@ -77,11 +84,15 @@ func (c *certAuth) identify(cs *tls.ConnectionState) (*Identity, error) {
 	for _, ic := range cs.PeerCertificates[1:] {
 		inter.AddCert(ic)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{
+	chains, err := leaf.Verify(x509.VerifyOptions{
 		Roots: c.roots, Intermediates: inter, CurrentTime: c.now(),
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("certificate of %q not trusted: %v", leaf.Subject.CommonName, err)
+	}
+	if err := c.checkRevocation(chains[0]); err != nil {
+		return nil, fmt.Errorf("certificate of %q: %v", leaf.Subject.CommonName, err)
 	}
 	var user, src string
 	for _, s := range c.sources {
@@ -117,6 +128,63 @@ func (c *certAuth) identify(cs *tls.ConnectionState) (*Identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// checkRevocation looks up each certificate of chain (leaf first, root
+// last) in the CRLs of its issuer.
+func (c *certAuth) checkRevocation(chain []*x509.Certificate) error {
+	for i := 0; i+1 < len(chain); i++ {
+		cert, issuer := chain[i], chain[i+1]
+		for _, crl := range c.crls {
+			if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) || crl.CheckSignatureFrom(issuer) != nil {
+				continue
+			}
+			if !crl.NextUpdate.IsZero() && c.now().After(crl.NextUpdate) {
+				return fmt.Errorf("the CRL of %q expired on %s (revocation cannot be checked)", issuer.Subject.CommonName, crl.NextUpdate.Format(time.RFC3339))
+			}
+			for _, e := range crl.RevokedCertificateEntries {
+				if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+					return fmt.Errorf("revoked on %s by %q", e.RevocationTime.Format(time.RFC3339), issuer.Subject.CommonName)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// LoadCRLs reads certificate revocation lists, PEM ("X509 CRL") or DER.
+func LoadCRLs(paths []string) ([]*x509.RevocationList, error) {
+	var out []*x509.RevocationList
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("server: CRL: %w", err)
+		}
+		ders := [][]byte{b}
+		if bytes.Contains(b, []byte("-----BEGIN")) {
+			ders = nil
+			for rest := b; ; {
+				var blk *pem.Block
+				if blk, rest = pem.Decode(rest); blk == nil {
+					break
+				}
+				if blk.Type == "X509 CRL" {
+					ders = append(ders, blk.Bytes)
+				}
+			}
+			if len(ders) == 0 {
+				return nil, fmt.Errorf("server: CRL %s: no X509 CRL block", p)
+			}
+		}
+		for _, d := range ders {
+			crl, err := x509.ParseRevocationList(d)
+			if err != nil {
+				return nil, fmt.Errorf("server: CRL %s: %w", p, err)
+			}
+			out = append(out, crl)
+		}
+	}
+	return out, nil
 }
 
 // certUPN returns the UPN otherName of the certificate's SAN, "" if none.

@@ -8,10 +8,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +33,7 @@ func newTestCA(t *testing.T, name string) *testCA {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 	if err != nil {
 		t.Fatal(err)
@@ -158,5 +161,57 @@ func TestCertificateRequireAccount(t *testing.T) {
 	}
 	if _, err := New(Options{Secret: make([]byte, 32)}, []Site{{Path: "/", Schemes: []string{"certificate"}}}); err == nil {
 		t.Error("certificate authentication without client CAs accepted")
+	}
+}
+
+func TestCertificateRevocation(t *testing.T) {
+	ca := newTestCA(t, "CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	good, revoked := ca.issue(t, nil), ca.issue(t, func(c *x509.Certificate) { c.Subject.CommonName = "bob" })
+	mkCRL := func(next time.Time) *x509.RevocationList {
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: next,
+			RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: revoked.SerialNumber, RevocationTime: time.Now().Add(-time.Minute)}},
+		}, ca.cert, ca.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crl, _ := x509.ParseRevocationList(der)
+		// through LoadCRLs, as PEM
+		p := filepath.Join(t.TempDir(), "ca.crl")
+		os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o600)
+		crls, err := LoadCRLs([]string{p})
+		if err != nil || len(crls) != 1 || crls[0].Number.Cmp(crl.Number) != 0 {
+			t.Fatalf("LoadCRLs: %v", err)
+		}
+		return crls[0]
+	}
+	for _, c := range []struct {
+		name      string
+		crl       *x509.RevocationList
+		good, bad int
+	}{
+		{"current CRL", mkCRL(time.Now().Add(time.Hour)), 200, 403},
+		{"expired CRL: fails closed", mkCRL(time.Now().Add(-time.Minute)), 403, 403},
+	} {
+		g, err := New(Options{Secret: make([]byte, 32), ClientCAs: pool, ClientCRLs: []*x509.RevocationList{c.crl},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, []Site{{Path: "/", Schemes: []string{"certificate"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := g.Wrap(WhoAmI())
+		for cert, want := range map[*x509.Certificate]int{good: c.good, revoked: c.bad} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != want {
+				t.Errorf("%s, %s: %d, want %d", c.name, cert.Subject.CommonName, w.Code, want)
+			}
+		}
+	}
+	if _, err := LoadCRLs([]string{"/nonexistent.crl"}); err == nil {
+		t.Error("missing CRL file accepted")
 	}
 }

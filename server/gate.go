@@ -75,6 +75,7 @@ type Options struct {
 	// DefaultCertificateMap); CertificateRequireAccount accepts only
 	// names of local accounts.
 	ClientCAs                 *x509.CertPool
+	ClientCRLs                []*x509.RevocationList
 	CertificateMap            []string
 	CertificateRequireAccount bool
 	Logger                    *slog.Logger
