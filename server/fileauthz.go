@@ -57,13 +57,19 @@ func StaticWithFileAuthz(prefix, root string) http.Handler {
 			rel := strings.TrimPrefix(path.Clean("/"+r.URL.Path), strings.TrimRight(prefix, "/"))
 			file = filepath.Join(root, filepath.FromSlash(path.Clean("/"+rel)))
 		}
-		if fi, err := os.Stat(file); err == nil && fi.Mode().IsRegular() {
-			if !mayRead(IdentityFrom(r.Context()), file, fi) {
-				Challenge(w, r)
-				return
+		fi, err := os.Stat(file)
+		if err == nil && fi.IsDir() {
+			// the file server answers a directory with its index.html,
+			// else a listing: check whichever it would read
+			if ifi, err := os.Stat(filepath.Join(file, "index.html")); err == nil && ifi.Mode().IsRegular() {
+				file, fi = filepath.Join(file, "index.html"), ifi
 			}
 		}
-		inner.ServeHTTP(w, r) // missing files and directories: the file server's answer
+		if err == nil && !mayRead(IdentityFrom(r.Context()), file, fi) {
+			Challenge(w, r)
+			return
+		}
+		inner.ServeHTTP(w, r) // missing files: the file server's answer
 	})
 }
 

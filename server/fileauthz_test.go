@@ -35,6 +35,14 @@ func TestFileAuthorization(t *testing.T) {
 		return p
 	}
 	write("public.txt", 0o644, 0, 0)
+	// a directory only daemon may list, and one whose index only daemon may read
+	for _, d := range []string{"private", "site"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+	}
+	os.Chown(filepath.Join(dir, "private"), 1, 1)
+	os.Chmod(filepath.Join(dir, "private"), 0o700)
+	os.WriteFile(filepath.Join(dir, "site", "index.html"), []byte("index"), 0o600)
+	os.Chown(filepath.Join(dir, "site", "index.html"), 1, 1)
 	write("ben.txt", 0o600, 1, 1)   // daemon only
 	write("group.txt", 0o640, 0, 3) // group sys
 	acl := write("acl.txt", 0o600, 0, 0)
@@ -77,6 +85,10 @@ func TestFileAuthorization(t *testing.T) {
 		{"acl.txt", "daemon", 401},
 		{"acl.txt", "", 401},
 		{"missing.txt", "", 404},
+		{"private/", "", 401}, // the listing
+		{"private/", "daemon", 200},
+		{"site/", "", 401}, // the index.html
+		{"site/", "daemon", 200},
 	} {
 		hdr := map[string]string{}
 		if c.user != "" {
