@@ -22,7 +22,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/digest"
 )
 
-func testStore(t *testing.T) *accounts.Store {
+func testStore(t testing.TB) *accounts.Store {
 	t.Helper()
 	st, err := accounts.Open(filepath.Join(t.TempDir(), "a.db"), "")
 	if err != nil {

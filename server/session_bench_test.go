@@ -1,6 +1,10 @@
 package server
 
 import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -22,5 +26,32 @@ func BenchmarkSessionOpen(b *testing.B) {
 		if s.open(v, "/sess", now) == nil {
 			b.Fatal("session refused")
 		}
+	}
+}
+
+// BenchmarkGateSession: the Gate's own cost per request, anonymous
+// against a session cookie (compare bench/compare.sh's open and sess).
+func BenchmarkGateSession(b *testing.B) {
+	g, err := New(Options{Store: testStore(b), Secret: make([]byte, 32), SessionKeys: [][]byte{make([]byte, 32)},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		[]Site{{Path: "/open", Schemes: []string{"anonymous"}}, {Path: "/sess", Schemes: []string{"basic"}, Sessions: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }))
+	v, _ := g.sessions.seal(&Identity{User: "alice@EXAMPLE.TEST", Name: "alice", Domain: "EXAMPLE.TEST", Scheme: "Negotiate", Mechanism: "kerberos"}, "/sess", time.Now())
+	for _, c := range []struct{ name, path string }{{"open", "/open/x"}, {"sess", "/sess/x"}} {
+		b.Run(c.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", c.path, nil)
+			r.Header.Set("Cookie", SessionCookie+"="+v)
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
 	}
 }
