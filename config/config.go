@@ -72,6 +72,9 @@ type Certificate struct {
 	// CRL lists certificate revocation lists (PEM or DER files) of the
 	// client CAs; a certificate their issuer revoked is refused.
 	CRL []string `yaml:"crl"`
+	// OCSP asks the OCSP responder a client certificate names whether it
+	// is revoked; no answer refuses the certificate (fail closed).
+	OCSP bool `yaml:"ocsp"`
 }
 
 // TLS names a certificate and key; both empty means a self-signed pair

@@ -14,7 +14,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,4 +182,89 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestCertificateOCSP: client certificates checked with OpenSSL's OCSP
+// responder (openssl ocsp -index), the URL taken from each certificate:
+// good is let in, revoked refused, and no responder refuses (fail closed).
+func TestCertificateOCSP(t *testing.T) {
+	openssl := testenv.LookPath(t, "openssl")
+	curl := testenv.LookPath(t, "curl")
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "OCSP CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	caFile := write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	kb, _ := x509.MarshalPKCS8PrivateKey(caKey)
+	caKeyFile := write("ca.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}))
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ocspURL := "http://" + ln.Addr().String()
+	ln.Close()
+	var index strings.Builder
+	issue := func(name string, serial int64, revoked bool, responder string) (string, string) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), OCSPServer: []string{responder},
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		exp := tmpl.NotAfter.UTC().Format("060102150405Z")
+		if revoked {
+			fmt.Fprintf(&index, "R\t%s\t%s\t%X\tunknown\t/CN=%s\n", exp, time.Now().UTC().Format("060102150405Z"), serial, name)
+		} else {
+			fmt.Fprintf(&index, "V\t%s\t\t%X\tunknown\t/CN=%s\n", exp, serial, name)
+		}
+		kb, _ := x509.MarshalPKCS8PrivateKey(k)
+		return write(name+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+			write(name+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}))
+	}
+	aliceCrt, aliceKey := issue("alice", 0x1001, false, ocspURL)
+	daveCrt, daveKey := issue("dave", 0x1002, true, ocspURL)
+	lostCrt, lostKey := issue("erin", 0x1003, false, "http://127.0.0.1:1") // a responder that is not there
+	write("index.txt", []byte(index.String()))
+	responder := exec.Command(openssl, "ocsp", "-index", filepath.Join(dir, "index.txt"), "-port", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port),
+		"-rsigner", caFile, "-rkey", caKeyFile, "-CA", caFile, "-ndays", "1")
+	var rlog syncBuffer
+	rlog.mu = make(chan struct{}, 1)
+	responder.Stdout, responder.Stderr = &rlog, &rlog
+	if err := responder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { responder.Process.Kill(); responder.Wait() })
+	// (not probed with a connection: the responder serves one connection
+	// at a time, and an empty one stalls it)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(rlog.String(), "waiting for OCSP client connections") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("openssl ocsp did not start:\n%s", rlog.String())
+		}
+	}
+	sdir := t.TempDir()
+	s := serve(t, sdir, `
+state_dir: ./state
+accounts: ./gatehouse.db
+listen: [{addr: 127.0.0.1:0, tls: {}, client_certs: optional, client_ca: `+caFile+`}]
+certificate: {map: [cn], ocsp: true}
+sites: [{path: /, auth: [certificate]}]
+`, 1)
+	for _, c := range []struct {
+		name, crt, key, want string
+	}{{"good", aliceCrt, aliceKey, "200"}, {"revoked", daveCrt, daveKey, "403"}, {"no responder", lostCrt, lostKey, "403"}} {
+		out, _ := run(t, nil, curl, "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--cert", c.crt, "--key", c.key, s.HTTPS+"/")
+		if out != c.want {
+			t.Errorf("%s: %s, want %s\nserver:\n%s\nresponder:\n%s", c.name, out, c.want, s.log, rlog.String())
+		}
+	}
+	if l := s.waitLog(func(l string) bool { return strings.Contains(l, "revoked") }); !strings.Contains(l, "revoked") {
+		t.Errorf("revocation not logged:\n%s", l)
+	}
 }

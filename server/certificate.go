@@ -33,8 +33,9 @@ import (
 // CertificateRequireAccount only such names are accepted. Revocation:
 // each certificate of the chain whose issuer has a CRL among
 // ClientCRLs is checked against it (signed by that issuer, not past its
-// next update: a stale CRL fails closed, as IIS's 403.13); OCSP is not
-// used.
+// next update: a stale CRL fails closed, as IIS's 403.13); with
+// CertificateOCSP, the leaf is also checked with the OCSP responder its
+// certificate names (ocsp.go).
 
 // DefaultCertificateMap is the order names are taken from a certificate.
 var DefaultCertificateMap = []string{"upn", "email", "cn"}
@@ -47,6 +48,7 @@ var errNoClientCert = errors.New("no client certificate")
 
 type certAuth struct {
 	crls           []*x509.RevocationList
+	ocsp           *ocspChecker // nil: OCSP not used
 	roots          *x509.CertPool
 	sources        []string
 	store          *accounts.Store
@@ -70,7 +72,11 @@ func newCertAuth(o *Options) (*certAuth, error) {
 	if o.CertificateRequireAccount && o.Store == nil {
 		return nil, errors.New("certificate require_account needs an account store")
 	}
-	return &certAuth{crls: o.ClientCRLs, roots: o.ClientCAs, sources: src, store: o.Store, requireAccount: o.CertificateRequireAccount, now: time.Now}, nil
+	var oc *ocspChecker
+	if o.CertificateOCSP {
+		oc = newOCSPChecker()
+	}
+	return &certAuth{ocsp: oc, crls: o.ClientCRLs, roots: o.ClientCAs, sources: src, store: o.Store, requireAccount: o.CertificateRequireAccount, now: time.Now}, nil
 }
 
 // identify verifies the client's certificate chain and maps it to an
@@ -93,6 +99,11 @@ func (c *certAuth) identify(cs *tls.ConnectionState) (*Identity, error) {
 	}
 	if err := c.checkRevocation(chains[0]); err != nil {
 		return nil, fmt.Errorf("certificate of %q: %v", leaf.Subject.CommonName, err)
+	}
+	if c.ocsp != nil && len(chains[0]) > 1 {
+		if err := c.ocsp.check(leaf, chains[0][1], c.now()); err != nil {
+			return nil, fmt.Errorf("certificate of %q: %v", leaf.Subject.CommonName, err)
+		}
 	}
 	var user, src string
 	for _, s := range c.sources {

@@ -76,6 +76,7 @@ type Options struct {
 	// names of local accounts.
 	ClientCAs                 *x509.CertPool
 	ClientCRLs                []*x509.RevocationList
+	CertificateOCSP           bool // ask the leaf's OCSP responder (fails closed)
 	CertificateMap            []string
 	CertificateRequireAccount bool
 	Logger                    *slog.Logger
