@@ -18,7 +18,6 @@ PKGS=(
   apache2 libapache2-mod-auth-gssapi  # reference servers for the client (bench/apache.sh)
   squid apache2-utils       # an authenticating forward proxy (Basic, Negotiate) and htpasswd
   openssl                   # openssl ocsp: an OCSP responder for client certificates
-  acl                       # POSIX ACLs (file authorization tests set them through xattrs)
 )
 
 log() { echo "test-env: $*" >&2; }
