@@ -291,3 +291,13 @@ func TestOneWorkerPerStore(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 }
+
+func FuzzContentRange(f *testing.F) {
+	f.Add("bytes 100-199/200")
+	f.Add("bytes 5-9/*")
+	f.Fuzz(func(t *testing.T, v string) {
+		if start, total, ok := contentRange(v); ok && (start < 0 || (total >= 0 && total < start)) {
+			t.Fatalf("%q: start %d total %d", v, start, total)
+		}
+	})
+}

@@ -215,3 +215,12 @@ func TestCertificateRevocation(t *testing.T) {
 		t.Error("missing CRL file accepted")
 	}
 }
+
+// FuzzCertUPN: the SubjectAltName walk that finds the UPN otherName.
+func FuzzCertUPN(f *testing.F) {
+	f.Add(upnSAN("alice@EXAMPLE.TEST").Value)
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		certUPN(&x509.Certificate{Extensions: []pkix.Extension{{Id: asn1.ObjectIdentifier(oidSAN), Value: b}}})
+	})
+}
