@@ -62,6 +62,12 @@ sites:
 			if l := f.waitLog(func(l string) bool { return strings.Contains(l, "no credentials for the upstream") }); !strings.Contains(l, "no credentials for the upstream") {
 				t.Errorf("not logged:\n%s", l)
 			}
+			metrics, _ := run(t, nil, curl, "-s", f.HTTP+"/metrics")
+			for _, m := range []string{`gatehouse_upstream_auth_total{mode="negotiate",outcome="ok"} 2`, `gatehouse_upstream_auth_total{mode="negotiate",outcome="refused"} 1`} {
+				if !strings.Contains(metrics, m) {
+					t.Errorf("metrics lack %s:\n%s", m, metrics)
+				}
+			}
 		})
 	}
 }

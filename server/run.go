@@ -106,6 +106,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 		krb5Conf = cfg.Path(cfg.Kerberos.Krb5Conf)
 	}
 	var serviceAccount *client.ServiceAccount
+	var upstreamMetrics *prometheus.CounterVec
 	for _, s := range cfg.Sites {
 		if s.UpstreamAuth == "constrained" && serviceAccount == nil {
 			if serviceAccount, err = newServiceAccount(cfg, kt, krb5Conf); err != nil {
@@ -138,12 +139,15 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 				site.Handler = Static(s.Path, cfg.Path(s.Root))
 			}
 		case "proxy":
+			if s.UpstreamAuth != "" && s.UpstreamAuth != "none" && upstreamMetrics == nil {
+				upstreamMetrics = NewUpstreamMetrics(reg)
+			}
 			u, err := url.Parse(s.Upstream)
 			if err != nil {
 				store.Close()
 				return nil, fmt.Errorf("server: site %s: upstream: %w", s.Path, err)
 			}
-			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, ProtocolTransition: cfg.Kerberos.ProtocolTransition, Logger: log})
+			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, ProtocolTransition: cfg.Kerberos.ProtocolTransition, Logger: log, Metrics: upstreamMetrics})
 			if err != nil {
 				store.Close()
 				return nil, err

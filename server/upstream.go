@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse/client"
 )
@@ -41,6 +42,21 @@ type ProxyOptions struct {
 	// negotiate); "" means KRB5_CONFIG, else /etc/krb5.conf.
 	Krb5Conf string
 	Logger   *slog.Logger
+	// Metrics, when set, counts upstream authentication by mode
+	// (negotiate, constrained, transition) and outcome (ok, refused).
+	Metrics *prometheus.CounterVec
+}
+
+// NewUpstreamMetrics is the counter ProxyOptions.Metrics takes.
+func NewUpstreamMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_upstream_auth_total",
+		Help: "Kerberos authentication of proxied requests to upstreams by mode (negotiate, constrained, transition) and outcome (ok, refused).",
+	}, []string{"mode", "outcome"})
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
 }
 
 // ProxyWith is Proxy with authentication to the upstream.
@@ -71,7 +87,7 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: upstream_auth negotiate: %w", err)
 	}
-	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, transition: o.ProtocolTransition, clients: map[[32]byte]*delegatedClient{}}
+	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, transition: o.ProtocolTransition, metrics: o.Metrics, clients: map[[32]byte]*delegatedClient{}}
 	rewrite := rp.Rewrite
 	rp.Rewrite = func(pr *httputil.ProxyRequest) {
 		rewrite(pr)
@@ -141,6 +157,7 @@ type upstreamAuth struct {
 	sa   *client.ServiceAccount // constrained delegation; nil: the delegated TGT
 	// transition: S4U2Self for users without a Kerberos ticket
 	transition bool
+	metrics    *prometheus.CounterVec
 
 	mu      sync.Mutex
 	clients map[[32]byte]*delegatedClient // by SHA-256 of the TGT's ciphertext
@@ -159,6 +176,31 @@ const maxDelegatedClients = 4096
 var errNoEvidence = errors.New("the user did not authenticate with Kerberos (constrained delegation needs the user's ticket)")
 
 func (u *upstreamAuth) call(id *Identity) (*upstreamCall, error) {
+	c, mode, err := u.authorize(id)
+	if u.metrics != nil {
+		outcome := "ok"
+		if err != nil {
+			outcome = "refused"
+		}
+		u.metrics.WithLabelValues(mode, outcome).Inc()
+	}
+	return c, err
+}
+
+// authorize makes the upstream credentials; mode names the way taken.
+func (u *upstreamAuth) authorize(id *Identity) (*upstreamCall, string, error) {
+	c, err := u.authorizeMode(id)
+	mode := "negotiate"
+	if u.sa != nil {
+		mode = "constrained"
+		if id != nil && id.evidence == nil && u.transition {
+			mode = "transition"
+		}
+	}
+	return c, mode, err
+}
+
+func (u *upstreamAuth) authorizeMode(id *Identity) (*upstreamCall, error) {
 	if u.sa != nil {
 		if id != nil && id.evidence == nil && u.transition && !id.Anonymous() && id.Name != "" {
 			v, check, err := u.sa.AuthorizationForUser(id.Name, u.sa.Realm(), u.spn)
