@@ -85,7 +85,7 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	}
 	kcfg, err := client.LoadKrb5Config(o.Krb5Conf)
 	if err != nil {
-		return nil, fmt.Errorf("server: upstream_auth negotiate: %w", err)
+		return nil, fmt.Errorf("server: upstream_auth %s: %w", o.Auth, err)
 	}
 	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, transition: o.ProtocolTransition, metrics: o.Metrics, clients: map[[32]byte]*delegatedClient{}}
 	rewrite := rp.Rewrite
