@@ -35,7 +35,7 @@ func (k *kerberos) serviceTicket(spn string) (messages.Ticket, types.EncryptionK
 	if k.cc == nil || k.ccPath == "" || (k.cl.Config.ResolveRealm(host) != "" && k.cl.Config.ResolveRealm(host) != realm) {
 		return k.cl.GetServiceTicket(spn)
 	}
-	tgt, tgtKey, err := k.baseTGT()
+	tgt, tgtKey, _, err := k.baseTGT()
 	if err != nil {
 		return k.cl.GetServiceTicket(spn)
 	}

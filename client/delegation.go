@@ -91,33 +91,39 @@ func (k *kerberos) krbtgt() types.PrincipalName {
 	return types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", k.cl.Credentials.Domain()}}
 }
 
-// baseTGT returns the client's TGT and its session key: the ccache's, or
-// a fresh forwardable one from an AS exchange (password or keytab; gokrb5
-// keeps its own TGT to itself).
-func (k *kerberos) baseTGT() (messages.Ticket, types.EncryptionKey, error) {
+// forwardableConfig is the client's krb5 config asking for forwardable
+// tickets (delegation needs them; gokrb5 takes the option from config).
+func (k *kerberos) forwardableConfig() *config.Config {
+	cfg := *k.cl.Config
+	cfg.LibDefaults.Forwardable = true
+	return &cfg
+}
+
+// baseTGT returns the client's TGT, its session key and its end time: the
+// ccache's, or a fresh forwardable one from an AS exchange (password or
+// keytab; gokrb5 keeps its own TGT to itself).
+func (k *kerberos) baseTGT() (messages.Ticket, types.EncryptionKey, time.Time, error) {
 	realm := k.cl.Credentials.Domain()
 	if k.cc != nil {
 		e, ok := k.cc.GetEntry(k.krbtgt())
 		if !ok || time.Now().After(e.EndTime) {
-			return messages.Ticket{}, types.EncryptionKey{}, fmt.Errorf("no valid TGT for %s in the ccache", realm)
+			return messages.Ticket{}, types.EncryptionKey{}, time.Time{}, fmt.Errorf("no valid TGT for %s in the ccache", realm)
 		}
 		var t messages.Ticket
 		if err := t.Unmarshal(e.Ticket); err != nil {
-			return messages.Ticket{}, types.EncryptionKey{}, fmt.Errorf("ccache TGT: %v", err)
+			return messages.Ticket{}, types.EncryptionKey{}, time.Time{}, fmt.Errorf("ccache TGT: %v", err)
 		}
-		return t, e.Key, nil
+		return t, e.Key, e.EndTime, nil
 	}
-	cfg := *k.cl.Config
-	cfg.LibDefaults.Forwardable = true
-	req, err := messages.NewASReqForTGT(realm, &cfg, k.cl.Credentials.CName())
+	req, err := messages.NewASReqForTGT(realm, k.forwardableConfig(), k.cl.Credentials.CName())
 	if err != nil {
-		return messages.Ticket{}, types.EncryptionKey{}, err
+		return messages.Ticket{}, types.EncryptionKey{}, time.Time{}, err
 	}
 	rep, err := k.cl.ASExchange(realm, req, 0)
 	if err != nil {
-		return messages.Ticket{}, types.EncryptionKey{}, fmt.Errorf("TGT for delegation: %v", err)
+		return messages.Ticket{}, types.EncryptionKey{}, time.Time{}, fmt.Errorf("TGT for %s: %v", k.cl.Credentials.CName().PrincipalNameString(), err)
 	}
-	return rep.Ticket, rep.DecryptedEncPart.Key, nil
+	return rep.Ticket, rep.DecryptedEncPart.Key, rep.DecryptedEncPart.EndTime, nil
 }
 
 // forwardedTGT returns a TGT marked forwarded (RFC 4120 §2.6): a TGS
@@ -141,14 +147,12 @@ func (k *kerberos) forwardedTGT() (*krb.Credential, error) {
 }
 
 func (k *kerberos) forwardTGT() (*krb.Credential, error) {
-	tgt, key, err := k.baseTGT()
+	tgt, key, _, err := k.baseTGT()
 	if err != nil {
 		return nil, err
 	}
 	realm := k.cl.Credentials.Domain()
-	cfg := *k.cl.Config
-	cfg.LibDefaults.Forwardable = true
-	req, err := messages.NewTGSReq(k.cl.Credentials.CName(), realm, &cfg, tgt, key, k.krbtgt(), false)
+	req, err := messages.NewTGSReq(k.cl.Credentials.CName(), realm, k.forwardableConfig(), tgt, key, k.krbtgt(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +184,7 @@ func (k *kerberos) okAsDelegate(spn string) (bool, error) {
 	if ok, seen := k.okDeleg[spn]; seen {
 		return ok, nil
 	}
-	tgt, key, err := k.baseTGT()
+	tgt, key, _, err := k.baseTGT()
 	if err != nil {
 		return false, err
 	}

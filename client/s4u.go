@@ -66,17 +66,11 @@ func (s *ServiceAccount) refreshTGT() error {
 	if time.Now().Add(time.Minute).Before(s.until) {
 		return nil
 	}
-	cfg := *s.k.cl.Config
-	cfg.LibDefaults.Forwardable = true
-	req, err := messages.NewASReqForTGT(s.k.cl.Credentials.Domain(), &cfg, s.k.cl.Credentials.CName())
+	tgt, key, until, err := s.k.baseTGT() // an AS exchange: this client has no ccache
 	if err != nil {
-		return err
+		return fmt.Errorf("client: service account: %w", err)
 	}
-	rep, err := s.k.cl.ASExchange(s.k.cl.Credentials.Domain(), req, 0)
-	if err != nil {
-		return fmt.Errorf("client: service account %s: %w", s.k.cl.Credentials.CName().PrincipalNameString(), err)
-	}
-	s.tgt, s.tgtKey, s.until = rep.Ticket, rep.DecryptedEncPart.Key, rep.DecryptedEncPart.EndTime
+	s.tgt, s.tgtKey, s.until = tgt, key, until
 	return nil
 }
 
@@ -119,10 +113,8 @@ func (s *ServiceAccount) proxy(evidence krb.Ticket, cname types.PrincipalName, s
 		return nil, fmt.Errorf("client: evidence ticket: %w", err)
 	}
 	realm := s.k.cl.Credentials.Domain()
-	cfg := *s.k.cl.Config
-	cfg.LibDefaults.Forwardable = true
 	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, spn)
-	req, err := messages.NewTGSReq(s.k.cl.Credentials.CName(), realm, &cfg, s.tgt, s.tgtKey, sname, false)
+	req, err := messages.NewTGSReq(s.k.cl.Credentials.CName(), realm, s.k.forwardableConfig(), s.tgt, s.tgtKey, sname, false)
 	if err != nil {
 		return nil, err
 	}
@@ -182,9 +174,7 @@ func (s *ServiceAccount) self(cname types.PrincipalName, realm string) (krb.Tick
 		return krb.Ticket{}, err
 	}
 	crealm := s.k.cl.Credentials.Domain()
-	cfg := *s.k.cl.Config
-	cfg.LibDefaults.Forwardable = true
-	req, err := messages.NewTGSReq(s.k.cl.Credentials.CName(), crealm, &cfg, s.tgt, s.tgtKey, s.k.cl.Credentials.CName(), false)
+	req, err := messages.NewTGSReq(s.k.cl.Credentials.CName(), crealm, s.k.forwardableConfig(), s.tgt, s.tgtKey, s.k.cl.Credentials.CName(), false)
 	if err != nil {
 		return krb.Ticket{}, err
 	}
