@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -43,6 +44,11 @@ type Config struct {
 	SessionLifetime    time.Duration      `yaml:"session_lifetime"` // default 8h
 	Certificate        Certificate        `yaml:"certificate"`
 	Sites              []Site             `yaml:"sites"`
+	// TLSCipherSuites are the TLS 1.2 suites the listeners offer, by Go's
+	// names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256…). Default: ECDHE with
+	// AES-GCM or ChaCha20-Poly1305 only. TLS 1.3's suites are not
+	// configurable (all are AEAD).
+	TLSCipherSuites []string `yaml:"tls_cipher_suites"`
 
 	// Dir is the directory relative paths are resolved against (the
 	// config file's, or the working directory for the default).
@@ -363,6 +369,11 @@ func (c *Config) validate() error {
 	if c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour {
 		return fmt.Errorf("session_lifetime: %v is outside 1m..720h", c.SessionLifetime)
 	}
+	for i, name := range c.TLSCipherSuites {
+		if _, err := CipherSuiteID(name); err != nil {
+			return fmt.Errorf("tls_cipher_suites[%d]: %v", i, err)
+		}
+	}
 	if len(c.Sites) == 0 {
 		return errors.New("sites: at least one site is needed")
 	}
@@ -428,6 +439,49 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// DefaultTLSCipherSuites are the TLS 1.2 suites offered unless
+// tls_cipher_suites says otherwise: forward secrecy (ECDHE) and AEAD only.
+// Go's own default adds ECDHE with AES-CBC and HMAC-SHA1, which the
+// Lucky13 family of padding-oracle attacks targets.
+var DefaultTLSCipherSuites = []string{
+	"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+	"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+	"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+	"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+	"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+
+// CipherSuiteID returns the ID of a TLS 1.2 cipher suite named as Go
+// names it (tls.CipherSuiteName), secure or not (naming one is the
+// operator's choice).
+func CipherSuiteID(name string) (uint16, error) {
+	for _, list := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, cs := range list {
+			if cs.Name == name && slices.Contains(cs.SupportedVersions, tls.VersionTLS12) {
+				return cs.ID, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%q is not a TLS 1.2 cipher suite Go knows (names like TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)", name)
+}
+
+// CipherSuiteIDs returns the IDs of tls_cipher_suites, or of
+// DefaultTLSCipherSuites when it is empty.
+func (c *Config) CipherSuiteIDs() []uint16 {
+	names := c.TLSCipherSuites
+	if len(names) == 0 {
+		names = DefaultTLSCipherSuites
+	}
+	ids := make([]uint16, 0, len(names))
+	for _, n := range names {
+		if id, err := CipherSuiteID(n); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // ParsePrefix reads an address or a CIDR.

@@ -264,3 +264,37 @@ func TestClientSessionAgainstServer(t *testing.T) {
 		}
 	}
 }
+
+// nonCanonical returns another base64url (unpadded) spelling that decodes
+// to the same bytes as s: the last character's unused low bits set. It
+// returns "" when s has no unused bits.
+func nonCanonical(s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	unused := (len(s) * 6) % 8
+	if unused == 0 {
+		return ""
+	}
+	last := strings.IndexByte(alphabet, s[len(s)-1])
+	return s[:len(s)-1] + string(alphabet[last|1])
+}
+
+// A nonce is accepted only in the spelling the server minted: another
+// base64 spelling of the same bytes would start a fresh nonce-count window.
+func TestNonceCanonicalOnly(t *testing.T) {
+	s, _ := newTestServer(t)
+	ch := s.Challenges(false)[1]
+	r := clientResponse(t, ch, "alice", "pw", "GET", "/", 1, false)
+	if err := s.CheckRequest(r, "/"); err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{nonCanonical(r.Nonce), r.Nonce[:20] + "\n" + r.Nonce[20:]} {
+		if other == "" || other == r.Nonce {
+			t.Fatalf("no other spelling of %q", r.Nonce)
+		}
+		r2 := *r
+		r2.Nonce = other
+		if err := s.CheckRequest(&r2, "/"); !errors.Is(err, ErrAuthFailed) {
+			t.Fatalf("nonce spelled %q accepted: %v", other, err)
+		}
+	}
+}

@@ -94,8 +94,11 @@ func (s *Server) NewNonce() string {
 // checkNonce returns the nonce's mint time, whether it is ours, and whether
 // it has expired.
 func (s *Server) checkNonce(n string) (minted time.Time, ok, expired bool) {
-	b, err := base64.RawURLEncoding.DecodeString(n)
-	if err != nil || len(b) != nonceLen {
+	// Only the canonical spelling: Go's decoder would also take other
+	// trailing bits and line breaks, and the nonce-count window is keyed by
+	// the nonce as written.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(n)
+	if err != nil || len(b) != nonceLen || len(n) != base64.RawURLEncoding.EncodedLen(nonceLen) {
 		return time.Time{}, false, false
 	}
 	if !hmac.Equal(b[nonceTimeLen+nonceRandLen:], s.mac(b[:nonceTimeLen+nonceRandLen])) {

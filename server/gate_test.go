@@ -284,6 +284,12 @@ func TestSessions(t *testing.T) {
 	if w := do(t, h, "GET", "/s", map[string]string{"Cookie": SessionCookie + "=" + bad}, true); w.Code != 401 {
 		t.Fatalf("tampered cookie: %d", w.Code)
 	}
+	// only the canonical base64 spelling of the sealed bytes
+	for _, other := range nonCanonicalCookies(cookies[0].Value) {
+		if w := do(t, h, "GET", "/s", map[string]string{"Cookie": SessionCookie + "=" + other}, true); w.Code != 401 {
+			t.Fatalf("cookie spelled %q: %d", other, w.Code)
+		}
+	}
 	// expiry
 	s, _ := newSessionSealer(keys, time.Minute)
 	v, _ := s.seal(&Identity{User: "a"}, "/s", time.Now().Add(-2*time.Minute))
@@ -295,5 +301,46 @@ func TestSessions(t *testing.T) {
 	v, _ = s.seal(&Identity{User: "a"}, "/s", time.Now())
 	if s2.open(v, "/s", time.Now()) == nil {
 		t.Fatal("old key not accepted")
+	}
+}
+
+// nonCanonicalCookies returns other base64url spellings of the bytes of v:
+// the last character's unused bits set (when it has any), and a line break
+// inside (which Go's decoder skips).
+func nonCanonicalCookies(v string) []string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	out := []string{v[:10] + "\r" + v[10:]}
+	if (len(v)*6)%8 != 0 {
+		last := strings.IndexByte(alphabet, v[len(v)-1])
+		out = append(out, v[:len(v)-1]+string(alphabet[last|1]))
+	}
+	return out
+}
+
+// A session cookie opens only in the spelling it was sealed with.
+func TestSessionCookieCanonicalOnly(t *testing.T) {
+	s, err := newSessionSealer([][]byte{bytes.Repeat([]byte{7}, 32)}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := 0
+	for _, user := range []string{"a", "ab", "abc"} {
+		v, err := s.seal(&Identity{User: user}, "/s", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.open(v, "/s", time.Now()) == nil {
+			t.Fatal("canonical cookie refused")
+		}
+		others := nonCanonicalCookies(v)
+		tried += len(others)
+		for _, o := range others {
+			if s.open(o, "/s", time.Now()) != nil {
+				t.Fatalf("cookie spelled %q accepted", o)
+			}
+		}
+	}
+	if tried < 4 {
+		t.Fatalf("only %d other spellings tried", tried)
 	}
 }

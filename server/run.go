@@ -267,7 +267,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 				run.close()
 				return nil, err
 			}
-			tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			// TLS 1.2: AEAD suites only unless configured (TLS 1.3's are all AEAD)
+			tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: cfg.CipherSuiteIDs()}
 			switch l.ClientCerts {
 			case "optional":
 				tc.ClientAuth = tls.RequestClientCert

@@ -120,8 +120,10 @@ func (s *sessionSealer) open(v, site string, now time.Time) *Identity {
 	if len(v) > maxSessionCookie {
 		return nil
 	}
-	ct, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil {
+	// Only the canonical spelling of the bytes (Strict: no stray trailing
+	// bits; the length check: no line breaks, which the decoder skips).
+	ct, err := base64.RawURLEncoding.Strict().DecodeString(v)
+	if err != nil || len(v) != base64.RawURLEncoding.EncodedLen(len(ct)) {
 		return nil
 	}
 	for _, a := range s.aeads {
