@@ -32,7 +32,7 @@ type ServerConfig struct {
 	// who knows the password (a domain controller, through winbind's
 	// ntlm_auth) and gets back the NTLMv2 session base key. It returns
 	// an error wrapping ErrAuthFailed for a refused login.
-	Verify func(user, domain string, challenge [8]byte, ntResponse, lmResponse []byte) (sessionBaseKey []byte, err error)
+	Verify Verifier
 	Now    func() time.Time // time.Now when nil
 	Rand   io.Reader        // crypto/rand when nil
 }
