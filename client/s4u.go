@@ -197,3 +197,17 @@ func (s *ServiceAccount) self(cname types.PrincipalName, realm string) (krb.Tick
 	}
 	return krb.Ticket{Realm: rep.Ticket.Realm, SName: rep.Ticket.SName, EncPart: rep.Ticket.EncPart}, nil
 }
+
+// OwnAuthorization returns an "Authorization: Negotiate" value for spn in
+// the service account's own name: the fixed identity of ASP.NET's
+// <identity impersonate="true" userName=…/>, whoever the user is. gokrb5
+// logs in with the keytab when first asked, renews the TGT, and caches
+// the service ticket per SPN; every call makes a fresh authenticator. The
+// check verifies the upstream's AP-REP (mutual authentication required).
+func (s *ServiceAccount) OwnAuthorization(spn string) (string, func(*http.Response) error, error) {
+	tok, st, err := s.k.token(spn, nil, DelegateNone)
+	if err != nil {
+		return "", nil, fmt.Errorf("client: service account to %s: %w", spn, err)
+	}
+	return "Negotiate " + base64.StdEncoding.EncodeToString(tok), st.check(false), nil
+}

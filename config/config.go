@@ -166,6 +166,10 @@ type Site struct {
 	// UpstreamSPN is the upstream's service principal (default
 	// HTTP/<upstream host>).
 	UpstreamSPN string `yaml:"upstream_spn"`
+	// UpstreamCredentials is the file of upstream_auth: credentials: the
+	// account ("DOMAIN\user", "user@REALM" or "user") on its first line
+	// and its password on the second; mode 0600 or stricter.
+	UpstreamCredentials string `yaml:"upstream_credentials"`
 	// BasicOverHTTP lets Basic be offered and accepted without TLS.
 	BasicOverHTTP bool `yaml:"basic_over_http"`
 	// Sessions: after a login, an encrypted expiring cookie spares the
@@ -416,15 +420,21 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s.upstream: the proxy handler needs an http:// or https:// upstream", key)
 		}
 		if s.UpstreamAuth != "" {
-			if err := oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate", "constrained"); err != nil {
+			if err := oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate", "constrained", "service", "credentials"); err != nil {
 				return err
 			}
 		}
 		if s.FileAuthorization && s.Handler != "static" {
 			return fmt.Errorf("%s.file_authorization: only for the static handler", key)
 		}
-		if (s.UpstreamAuth != "" || s.UpstreamSPN != "") && s.Handler != "proxy" {
-			return fmt.Errorf("%s: upstream_auth and upstream_spn are for the proxy handler", key)
+		if (s.UpstreamAuth != "" || s.UpstreamSPN != "" || s.UpstreamCredentials != "") && s.Handler != "proxy" {
+			return fmt.Errorf("%s: upstream_auth, upstream_spn and upstream_credentials are for the proxy handler", key)
+		}
+		if s.UpstreamAuth == "service" && (c.Kerberos.ServiceAccount == "" || c.Kerberos.Keytab == "") {
+			return fmt.Errorf("%s.upstream_auth: service needs kerberos.keytab and kerberos.service_account (the account the proxy logs in as)", key)
+		}
+		if (s.UpstreamAuth == "credentials") != (s.UpstreamCredentials != "") {
+			return fmt.Errorf("%s: upstream_auth: credentials and upstream_credentials go together", key)
 		}
 		if s.UpstreamAuth == "constrained" && (c.Kerberos.ServiceAccount == "" || c.Kerberos.Keytab == "") {
 			return fmt.Errorf("%s.upstream_auth: constrained needs kerberos.keytab and kerberos.service_account", key)

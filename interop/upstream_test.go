@@ -3,6 +3,7 @@ package interop
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -63,7 +64,9 @@ sites:
 				t.Errorf("not logged:\n%s", l)
 			}
 			metrics, _ := run(t, nil, curl, "-s", f.HTTP+"/metrics")
-			for _, m := range []string{`gatehouse_upstream_auth_total{mode="negotiate",outcome="ok"} 2`, `gatehouse_upstream_auth_total{mode="negotiate",outcome="refused"} 1`} {
+			u, _ := url.Parse(c.upstream)
+			host := u.Host
+			for _, m := range []string{`gatehouse_upstream_auth_total{mode="negotiate",outcome="ok",upstream="` + host + `"} 2`, `gatehouse_upstream_auth_total{mode="negotiate",outcome="refused",upstream="` + host + `"} 1`} {
 				if !strings.Contains(metrics, m) {
 					t.Errorf("metrics lack %s:\n%s", m, metrics)
 				}

@@ -108,7 +108,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	var serviceAccount *client.ServiceAccount
 	var upstreamMetrics *prometheus.CounterVec
 	for _, s := range cfg.Sites {
-		if s.UpstreamAuth == "constrained" && serviceAccount == nil {
+		if (s.UpstreamAuth == "constrained" || s.UpstreamAuth == "service") && serviceAccount == nil {
 			if serviceAccount, err = newServiceAccount(cfg, kt, krb5Conf); err != nil {
 				store.Close()
 				return nil, err
@@ -147,7 +147,14 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 				store.Close()
 				return nil, fmt.Errorf("server: site %s: upstream: %w", s.Path, err)
 			}
-			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, ProtocolTransition: cfg.Kerberos.ProtocolTransition, Logger: log, Metrics: upstreamMetrics})
+			var creds *client.Credentials
+			if s.UpstreamAuth == "credentials" {
+				if creds, err = client.LoadCredentialsFile(cfg.Path(s.UpstreamCredentials)); err != nil {
+					store.Close()
+					return nil, fmt.Errorf("server: site %s: upstream_credentials: %w", s.Path, err)
+				}
+			}
+			site.Handler, err = ProxyWith(u, ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, Credentials: creds, ProtocolTransition: cfg.Kerberos.ProtocolTransition, Logger: log, Metrics: upstreamMetrics})
 			if err != nil {
 				store.Close()
 				return nil, err

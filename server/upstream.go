@@ -27,10 +27,16 @@ type ProxyOptions struct {
 	// hop"). A request without delegated credentials then gets 502.
 	// "constrained": Kerberos as the user by constrained delegation
 	// (S4U2Proxy) with ServiceAccount, from the ticket the user presented;
-	// the user delegates nothing.
+	// the user delegates nothing. "service": Kerberos as ServiceAccount
+	// itself, whoever the user is (ASP.NET's fixed identity).
+	// "credentials": Basic, Digest, NTLM or Negotiate with Credentials,
+	// through client.Transport.
 	Auth string
-	// ServiceAccount is this service's own account, for "constrained".
+	// ServiceAccount is this service's own account, for "constrained" and
+	// "service".
 	ServiceAccount *client.ServiceAccount
+	// Credentials are the fixed account of "credentials".
+	Credentials *client.Credentials
 	// ProtocolTransition lets "constrained" act for users who did not log
 	// in with Kerberos (S4U2Self): user@realm of the service account, the
 	// user's account name taken as the Kerberos name.
@@ -43,7 +49,8 @@ type ProxyOptions struct {
 	Krb5Conf string
 	Logger   *slog.Logger
 	// Metrics, when set, counts upstream authentication by mode
-	// (negotiate, constrained, transition) and outcome (ok, refused).
+	// (negotiate, constrained, transition, service, credentials), outcome
+	// (ok, refused) and upstream (host:port).
 	Metrics *prometheus.CounterVec
 }
 
@@ -51,8 +58,8 @@ type ProxyOptions struct {
 func NewUpstreamMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_upstream_auth_total",
-		Help: "Kerberos authentication of proxied requests to upstreams by mode (negotiate, constrained, transition) and outcome (ok, refused).",
-	}, []string{"mode", "outcome"})
+		Help: "Authentication of proxied requests to upstreams by mode (negotiate, constrained, transition, service, credentials), outcome (ok, refused) and upstream (host:port).",
+	}, []string{"mode", "outcome", "upstream"})
 	if reg != nil {
 		reg.MustRegister(c)
 	}
@@ -65,11 +72,16 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	if o.Auth == "" || o.Auth == "none" {
 		return rp, nil
 	}
-	if o.Auth != "negotiate" && o.Auth != "constrained" {
-		return nil, fmt.Errorf("server: upstream auth %q: want none, negotiate or constrained", o.Auth)
+	switch o.Auth {
+	case "negotiate", "constrained", "service", "credentials":
+	default:
+		return nil, fmt.Errorf("server: upstream auth %q: want none, negotiate, constrained, service or credentials", o.Auth)
 	}
-	if o.Auth == "constrained" && o.ServiceAccount == nil {
-		return nil, fmt.Errorf("server: upstream auth constrained needs the service account (kerberos.service_account)")
+	if (o.Auth == "constrained" || o.Auth == "service") && o.ServiceAccount == nil {
+		return nil, fmt.Errorf("server: upstream auth %s needs the service account (kerberos.service_account)", o.Auth)
+	}
+	if o.Auth == "credentials" && o.Credentials == nil {
+		return nil, fmt.Errorf("server: upstream auth credentials needs ProxyOptions.Credentials")
 	}
 	spn := o.SPN
 	if spn == "" {
@@ -83,11 +95,14 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if o.Auth == "credentials" {
+		return credentialsProxy(rp, upstream, spn, o, log), nil
+	}
 	kcfg, err := client.LoadKrb5Config(o.Krb5Conf)
 	if err != nil {
 		return nil, fmt.Errorf("server: upstream_auth %s: %w", o.Auth, err)
 	}
-	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, transition: o.ProtocolTransition, metrics: o.Metrics, clients: map[[32]byte]*delegatedClient{}}
+	u := &upstreamAuth{spn: spn, log: log, krb5: kcfg, sa: o.ServiceAccount, own: o.Auth == "service", transition: o.ProtocolTransition, metrics: o.Metrics, upstream: upstream.Host, clients: map[[32]byte]*delegatedClient{}}
 	rewrite := rp.Rewrite
 	rp.Rewrite = func(pr *httputil.ProxyRequest) {
 		rewrite(pr)
@@ -104,6 +119,10 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 			if err := a.check(resp); err != nil {
 				return fmt.Errorf("upstream failed mutual authentication: %w", err)
 			}
+		}
+		if resp.StatusCode == http.StatusUnauthorized && u.own {
+			u.count("service", "upstream_refused")
+			return fmt.Errorf("%w: %s answered 401 to the service account's Kerberos ticket for %s", errUpstreamRefused, upstream.Host, spn)
 		}
 		// The upstream's challenges and AP-REP are for us, not the client,
 		// whose own mutual authentication is with this server.
@@ -155,9 +174,12 @@ type upstreamAuth struct {
 	log  *slog.Logger
 	krb5 *config.Config
 	sa   *client.ServiceAccount // constrained delegation; nil: the delegated TGT
+	// own: as the service account itself (upstream_auth: service)
+	own bool
 	// transition: S4U2Self for users without a Kerberos ticket
 	transition bool
 	metrics    *prometheus.CounterVec
+	upstream   string // host:port, the metric's label
 
 	mu      sync.Mutex
 	clients map[[32]byte]*delegatedClient // by SHA-256 of the TGT's ciphertext
@@ -177,18 +199,29 @@ var errNoEvidence = errors.New("the user did not authenticate with Kerberos (con
 
 func (u *upstreamAuth) call(id *Identity) (*upstreamCall, error) {
 	c, mode, err := u.authorize(id)
-	if u.metrics != nil {
-		outcome := "ok"
-		if err != nil {
-			outcome = "refused"
-		}
-		u.metrics.WithLabelValues(mode, outcome).Inc()
+	outcome := "ok"
+	if err != nil {
+		outcome = "refused"
 	}
+	u.count(mode, outcome)
 	return c, err
+}
+
+func (u *upstreamAuth) count(mode, outcome string) {
+	if u.metrics != nil {
+		u.metrics.WithLabelValues(mode, outcome, u.upstream).Inc()
+	}
 }
 
 // authorize makes the upstream credentials; mode names the way taken.
 func (u *upstreamAuth) authorize(id *Identity) (*upstreamCall, string, error) {
+	if u.own {
+		v, check, err := u.sa.OwnAuthorization(u.spn)
+		if err != nil {
+			return nil, "service", err
+		}
+		return &upstreamCall{header: v, check: check}, "service", nil
+	}
 	c, err := u.authorizeMode(id)
 	mode := "negotiate"
 	if u.sa != nil {
@@ -255,4 +288,40 @@ func (u *upstreamAuth) authorizeMode(id *Identity) (*upstreamCall, error) {
 		return nil, err
 	}
 	return &upstreamCall{header: v, check: check}, nil
+}
+
+// errUpstreamRefused: the upstream did not take the fixed identity's
+// credentials (a wrong password, an account it does not know).
+var errUpstreamRefused = errors.New("the upstream refused the configured credentials")
+
+// credentialsProxy is upstream_auth: credentials: client.Transport answers
+// the upstream's challenges (Basic, Digest, NTLM on a kept connection,
+// Negotiate) with one configured account, as gatehouse get would. The
+// upstream's challenges and proofs are for this server and do not reach
+// the client; an upstream that still answers 401 refused the account,
+// which is the operator's problem: 502, and the reason in the log.
+func credentialsProxy(rp *httputil.ReverseProxy, upstream *url.URL, spn string, o ProxyOptions, log *slog.Logger) http.Handler {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t := &client.Transport{Base: base, Server: o.Credentials, SPN: spn}
+	count := func(outcome string) {
+		if o.Metrics != nil {
+			o.Metrics.WithLabelValues("credentials", outcome, upstream.Host).Inc()
+		}
+	}
+	rp.Transport = t
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.StatusCode == http.StatusUnauthorized {
+			count("upstream_refused")
+			return fmt.Errorf("%w: %s answered 401 (account %s)", errUpstreamRefused, upstream.Host, o.Credentials.User)
+		}
+		count("ok")
+		resp.Header.Del("WWW-Authenticate")
+		resp.Header.Del("Authentication-Info")
+		return nil
+	}
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		log.Warn("proxy", "upstream", upstream.Redacted(), "upstream_auth", "credentials", "error", err)
+		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+	}
+	return rp
 }
