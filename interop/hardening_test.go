@@ -2,10 +2,17 @@ package interop
 
 import (
 	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 )
@@ -45,5 +52,115 @@ func TestTLSOnlyAEADSuites(t *testing.T) {
 		if (err == nil) != tc.cbc {
 			t.Errorf("config %q: Go client with CBC suites: %v", tc.extra, err)
 		}
+	}
+}
+
+// vmKB reads a Vm* line (VmRSS, VmHWM) of /proc/PID/status in KiB.
+func vmKB(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				t.Fatalf("%s: %q", field, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// A flood of 64 concurrent wrong Basic passwords (Argon2id, 19 MiB each)
+// leaves the server's memory bounded, and a real login still succeeds.
+// The bound is memory, not time: concurrent hashing is capped at the
+// number of cores, the rest wait their turn or get 503.
+func TestBasicFloodMemoryBounded(t *testing.T) {
+	const floodSize = 64
+	const peakLimitKB = 400 << 10 // generous: unbounded, 64 derivations reach 1.2 GiB
+	dir := t.TempDir()
+	addAccount(t, dir, "alice", "alicepw")
+	inst := serve(t, dir, `
+listen: [{addr: 127.0.0.1:0}]
+sites:
+  - path: /
+    auth: [basic]
+    basic_over_http: true
+`, 1)
+	pid := inst.cmd.Process.Pid
+	get := func(user, pass string) int {
+		req, _ := http.NewRequest("GET", inst.HTTP+"/", nil)
+		req.SetBasicAuth(user, pass)
+		req.Header.Set("Accept", "application/json")
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			t.Errorf("request: %v", err)
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get("alice", "alicepw"); c != 200 {
+		t.Fatalf("login before the flood: %d", c)
+	}
+	before := vmKB(t, pid, "VmRSS")
+
+	var wg sync.WaitGroup
+	codes := make(chan int, floodSize)
+	for i := range floodSize {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := "alice"
+			if i%2 == 1 {
+				user = fmt.Sprintf("nobody%d", i) // unknown users cost the same
+			}
+			codes <- get(user, fmt.Sprintf("wrong%d", i))
+		}()
+	}
+	// a real user logging in amid the flood gets in (503 means: retry)
+	realLogin := make(chan int, 1)
+	go func() {
+		c := 0
+		for range 30 {
+			if c = get("alice", "alicepw"); c != 503 {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		realLogin <- c
+	}()
+	wg.Wait()
+	close(codes)
+	if c := <-realLogin; c != 200 {
+		t.Errorf("login during the flood: %d", c)
+	}
+	counts := map[int]int{}
+	for c := range codes {
+		counts[c]++
+	}
+	peak := vmKB(t, pid, "VmHWM")
+	if counts[401]+counts[503] != floodSize {
+		t.Errorf("flood answers: %v (want only 401 and 503)", counts)
+	}
+	// memory goes back once the burst is over (polled, not timed)
+	after := vmKB(t, pid, "VmRSS")
+	for deadline := time.Now().Add(10 * time.Second); after > before+(16<<10) && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		after = vmKB(t, pid, "VmRSS")
+	}
+	t.Logf("RSS before %d MiB, peak %d MiB, after %d MiB; answers %v", before>>10, peak>>10, after>>10, counts)
+	if peak > peakLimitKB {
+		t.Errorf("peak RSS %d MiB during the flood, want < %d MiB", peak>>10, peakLimitKB>>10)
+	}
+	if after > before+(16<<10) {
+		t.Errorf("RSS %d MiB after the flood, was %d MiB before: memory not given back", after>>10, before>>10)
+	}
+	if c := get("alice", "alicepw"); c != 200 {
+		t.Errorf("login after the flood: %d", c)
 	}
 }

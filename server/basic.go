@@ -1,10 +1,13 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +24,7 @@ type basicScheme struct {
 	overHTTP bool // offered and accepted without TLS
 	store    *accounts.Store
 	cache    *verifiedCache
+	hashing  *hashLimiter // shared by every Basic site
 }
 
 func (b *basicScheme) Name() string { return "Basic" }
@@ -42,8 +46,10 @@ func (b *basicScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c *au
 	if user == "" {
 		return fail("empty user name", "")
 	}
-	cr, ok, err := b.check(user, pass)
+	cr, ok, err := b.check(r.Context(), user, pass)
 	switch {
+	case errors.Is(err, errHashBusy):
+		return outcome{res: resBusy, reason: err.Error(), user: user}
 	case errors.Is(err, accounts.ErrNotFound):
 		return fail("unknown user", user)
 	case err != nil:
@@ -56,7 +62,10 @@ func (b *basicScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c *au
 
 // check verifies with Argon2id, or from the cache of recent successes so a
 // browser sending Basic on every request does not pay Argon2id each time.
-func (b *basicScheme) check(user, pass string) (*accounts.Credentials, bool, error) {
+// Argon2id runs under the hash limiter, for known and unknown users alike
+// (the store spends a dummy derivation of the same cost on an unknown
+// one), so waiting and refusals tell nothing about which names exist.
+func (b *basicScheme) check(ctx context.Context, user, pass string) (*accounts.Credentials, bool, error) {
 	key := b.cache.key(user, pass)
 	if phc, ok := b.cache.get(key); ok {
 		cr, err := b.store.Lookup(user)
@@ -68,7 +77,11 @@ func (b *basicScheme) check(user, pass string) (*accounts.Credentials, bool, err
 			return cr, true, nil
 		}
 	}
+	if err := b.hashing.acquire(ctx); err != nil {
+		return nil, false, err
+	}
 	cr, ok, err := b.store.CheckPassword(user, pass)
+	b.hashing.release()
 	if err == nil && ok {
 		b.cache.put(key, cr.PHC)
 	}
@@ -138,6 +151,114 @@ func (c *verifiedCache) put(k [32]byte, phc string) {
 		}
 	}
 	c.m[k] = cacheEntry{phc: phc, expires: time.Now().Add(basicCacheTTL)}
+}
+
+// Password hashing bounds. One Argon2id derivation takes 19 MiB for its
+// whole run (accounts: OWASP's minimum), so N concurrent wrong passwords
+// cost N×19 MiB: 64 of them took an unbounded server from 58 MiB to over
+// 1 GiB, and Go kept the memory. Running more derivations at once than
+// there are cores buys no throughput, only memory, so:
+//   - at most GOMAXPROCS derivations run at once (hashLimiter.slots);
+//   - up to hashMaxWaiting more wait, each at most hashMaxWait (a login
+//     behind a short burst still gets through), the rest get 503 with
+//     Retry-After at once;
+//   - when a burst is over (nothing hashing, at least hashFreeAfter
+//     derivations since the last time), the heap is returned to the OS
+//     (debug.FreeOSMemory, at most every hashFreeEvery): the runtime would
+//     otherwise keep the burst's peak for minutes.
+//
+// Recent successful logins are answered from verifiedCache and never wait
+// here; Digest and NTLM use no password hash at all.
+const (
+	hashMaxWaiting = 64
+	hashMaxWait    = 2 * time.Second
+	hashFreeAfter  = 4
+	hashFreeEvery  = 2 * time.Second
+)
+
+// errHashBusy: the derivation was not started (503, not a failed login).
+var errHashBusy = errors.New("too many password checks in progress")
+
+// hashLimiter bounds concurrent password derivations.
+type hashLimiter struct {
+	slots   chan struct{}
+	waiting chan struct{} // a token per waiting request, hashMaxWaiting deep
+	maxWait time.Duration // hashMaxWait
+
+	mu            sync.Mutex
+	running       int
+	sinceFree     int
+	lastFree      time.Time
+	freeScheduled bool
+	freeOSMemory  func() // debug.FreeOSMemory; replaced in tests
+}
+
+func newHashLimiter(n int) *hashLimiter {
+	if n < 1 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return &hashLimiter{
+		slots:        make(chan struct{}, n),
+		waiting:      make(chan struct{}, hashMaxWaiting),
+		maxWait:      hashMaxWait,
+		freeOSMemory: debug.FreeOSMemory,
+	}
+}
+
+// acquire takes a slot, waiting at most hashMaxWait behind at most
+// hashMaxWaiting others; errHashBusy otherwise (or when ctx ends).
+func (l *hashLimiter) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		select {
+		case l.waiting <- struct{}{}:
+		default:
+			return errHashBusy
+		}
+		t := time.NewTimer(l.maxWait)
+		defer t.Stop()
+		select {
+		case l.slots <- struct{}{}:
+			<-l.waiting
+		case <-t.C:
+			<-l.waiting
+			return errHashBusy
+		case <-ctx.Done():
+			<-l.waiting
+			return errHashBusy
+		}
+	}
+	l.mu.Lock()
+	l.running++
+	l.sinceFree++
+	l.mu.Unlock()
+	return nil
+}
+
+// release gives the slot back and, when a burst has just ended, schedules
+// the return of its memory to the OS.
+func (l *hashLimiter) release() {
+	l.mu.Lock()
+	l.running--
+	if l.running == 0 && l.sinceFree >= hashFreeAfter && !l.freeScheduled {
+		l.freeScheduled = true
+		time.AfterFunc(max(0, time.Until(l.lastFree.Add(hashFreeEvery))), l.free)
+	}
+	l.mu.Unlock()
+	<-l.slots
+}
+
+func (l *hashLimiter) free() {
+	l.mu.Lock()
+	l.freeScheduled = false
+	if l.running > 0 { // still busy: the next release that ends the burst schedules again
+		l.mu.Unlock()
+		return
+	}
+	l.sinceFree, l.lastFree = 0, time.Now()
+	l.mu.Unlock()
+	l.freeOSMemory()
 }
 
 // localIdentity is the identity of a local account.

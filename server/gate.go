@@ -139,6 +139,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 	}
 	var dsrv *digest.Server
 	cache := newVerifiedCache(o.Secret)
+	hashing := newHashLimiter(0)
 	seen := map[string]bool{}
 	for _, s := range sites {
 		p := strings.ToLower(s.Path)
@@ -172,7 +173,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 				if o.Store == nil {
 					return nil, fmt.Errorf("%w: site %s: basic needs an account store", ErrConfig, s.Path)
 				}
-				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache})
+				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache, hashing: hashing})
 			case "negotiate":
 				if o.Kerberos == nil && na == nil {
 					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab or an account store for NTLM", ErrConfig, s.Path)
