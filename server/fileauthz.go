@@ -4,19 +4,21 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/user"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // File authorization: ASP.NET's FileAuthorizationModule, portable. Where
 // Windows runs AccessCheck of the user's token against the file's DACL,
-// Gatehouse checks read permission on the file as POSIX does for the Unix
+// Gatehouse checks read permission on the file, and search permission on
+// every directory from the site's root down to it, as POSIX does for the Unix
 // account of the same name (the accounts a domain-joined host gets from
 // winbind or SSSD, or local ones): owner, named users and groups of the
 // POSIX ACL (system.posix_acl_access, with its mask), owning group, other.
@@ -44,33 +46,153 @@ func withChallenge(ctx context.Context, f func(http.ResponseWriter)) context.Con
 }
 
 // StaticWithFileAuthz is Static whose files are also checked against the
-// identity's read permission (see above).
+// identity's permissions (see above): search (x) on every directory from
+// root down to the file, and read on the file, or for a directory on its
+// index.html, else on the directory itself (the listing). The file served
+// is the one checked, read from the same descriptor. Symbolic links are
+// followed only where they stay inside root; the directories checked are
+// those of the resolved path.
 func StaticWithFileAuthz(prefix, root string) http.Handler {
-	inner := Static(prefix, root)
-	single := false
 	if st, err := os.Stat(root); err == nil && st.Mode().IsRegular() {
-		single = true
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		file := root
-		if !single {
-			rel := strings.TrimPrefix(path.Clean("/"+r.URL.Path), strings.TrimRight(prefix, "/"))
-			file = filepath.Join(root, filepath.FromSlash(path.Clean("/"+rel)))
-		}
-		fi, err := os.Stat(file)
-		if err == nil && fi.IsDir() {
-			// the file server answers a directory with its index.html,
-			// else a listing: check whichever it would read
-			if ifi, err := os.Stat(filepath.Join(file, "index.html")); err == nil && ifi.Mode().IsRegular() {
-				file, fi = filepath.Join(file, "index.html"), ifi
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f, err := os.Open(root)
+			if err != nil {
+				http.NotFound(w, r)
+				return
 			}
+			defer f.Close()
+			if err := newAccess(IdentityFrom(r.Context())).check(f, permRead); err != nil {
+				Challenge(w, r)
+				return
+			}
+			fi, err := f.Stat()
+			if err != nil || !fi.Mode().IsRegular() {
+				http.NotFound(w, r)
+				return
+			}
+			http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+		})
+	}
+	return &fileSite{prefix: prefix, root: root, authz: true}
+}
+
+// errOutsideRoot: a symbolic link leads out of the site's root.
+var errOutsideRoot = errors.New("server: the path leaves the site's root")
+
+// access is one request's view of the file system as its identity.
+type access struct {
+	a unixAccount
+}
+
+func newAccess(id *Identity) *access { return &access{a: unixAccountOf(id)} }
+
+// open resolves rel (slash-separated, cleaned, from sitePath) under root
+// and opens it, checking search permission on root and every directory
+// below it on the way, and read permission on a file (a directory is
+// returned unchecked: its index or listing decides). Each step opens the
+// next name relative to the directory just checked, refusing symbolic
+// links, so what is checked is what is opened.
+func (c *access) open(root, rel string) (*os.File, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	inner := filepath.FromSlash(strings.Trim(rel, "/"))
+	if inner == "" {
+		inner = "."
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Join(root, inner)); err == nil {
+		if inner, err = filepath.Rel(realRoot, real); err != nil || inner == ".." || strings.HasPrefix(inner, ".."+string(filepath.Separator)) {
+			return nil, errOutsideRoot
 		}
-		if err == nil && !mayRead(IdentityFrom(r.Context()), file, fi) {
-			Challenge(w, r)
-			return
+	} // else walk the names as given: a missing name is then reported
+	// only where the identity may search the directory that lacks it
+	fd, err := unix.Open(realRoot, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: realRoot, Err: err}
+	}
+	cur := os.NewFile(uintptr(fd), realRoot)
+	if inner == "." {
+		return cur, nil
+	}
+	for _, name := range strings.Split(inner, string(filepath.Separator)) {
+		if err := c.check(cur, permExec); err != nil {
+			cur.Close()
+			return nil, err
 		}
-		inner.ServeHTTP(w, r) // missing files: the file server's answer
-	})
+		next, err := openAt(cur, name)
+		cur.Close()
+		if err != nil {
+			return nil, err
+		}
+		cur = next
+	}
+	fi, err := cur.Stat()
+	if err != nil {
+		cur.Close()
+		return nil, err
+	}
+	if !fi.IsDir() {
+		if err := c.check(cur, permRead); err != nil {
+			cur.Close()
+			return nil, err
+		}
+	}
+	return cur, nil
+}
+
+// openIndex opens dir's index.html after checking search on dir and read
+// on the file; fs.ErrNotExist when there is no regular index.html.
+func (c *access) openIndex(dir *os.File) (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(dir.Fd()), "index.html", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fs.ErrNotExist
+	}
+	if err := c.check(dir, permExec); err != nil {
+		return nil, err
+	}
+	f, err := openAt(dir, "index.html")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.check(f, permRead); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openAt opens name in dir without following a symbolic link.
+func openAt(dir *os.File, name string) (*os.File, error) {
+	p := filepath.Join(dir.Name(), name)
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+	}
+	return f, nil
+}
+
+// check is the access check of want (permRead, permExec) on the open f.
+func (c *access) check(f *os.File, want uint16) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	acl, _ := readACL(f)
+	if !mayAccess(c.a, st.Uid, st.Gid, uint16(st.Mode&0o777), acl, want) {
+		return errDenied
+	}
+	return nil
 }
 
 // unixAccount is the Unix view of an identity: uid (-1: none) and gids.
@@ -128,6 +250,7 @@ const (
 	aclMask     = 0x10
 	aclOther    = 0x20
 	permRead    = 4
+	permExec    = 1 // search, on a directory
 )
 
 type aclEntry struct {
@@ -137,9 +260,9 @@ type aclEntry struct {
 
 var errNoACL = errors.New("no ACL")
 
-func readACL(file string) ([]aclEntry, error) {
+func readACL(f *os.File) ([]aclEntry, error) {
 	buf := make([]byte, 4096)
-	n, err := syscall.Getxattr(file, "system.posix_acl_access", buf)
+	n, err := unix.Fgetxattr(int(f.Fd()), "system.posix_acl_access", buf)
 	if err != nil || n < 4 {
 		return nil, errNoACL
 	}
@@ -154,25 +277,19 @@ func readACL(file string) ([]aclEntry, error) {
 	return out, nil
 }
 
-// mayRead is the POSIX access check (acl(5), "ACCESS CHECK ALGORITHM")
-// for reading file as id's Unix account. Root is not special here: the
-// server's own privileges are not the user's.
-func mayRead(id *Identity, file string, fi os.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return false
-	}
-	a := unixAccountOf(id)
-	mode := uint16(fi.Mode().Perm())
-	acl, err := readACL(file)
-	if err != nil { // mode bits only
+// mayAccess is the POSIX access check (acl(5), "ACCESS CHECK ALGORITHM")
+// of want (one permission bit) on a file of owner uid, group gid, mode
+// bits mode and ACL acl (nil: none) for the Unix account a. Root is not
+// special here: the server's own privileges are not the user's.
+func mayAccess(a unixAccount, uid, gid uint32, mode uint16, acl []aclEntry, want uint16) bool {
+	if acl == nil { // mode bits only
 		switch {
-		case a.uid >= 0 && uint32(a.uid) == st.Uid:
-			return mode&(permRead<<6) != 0
-		case a.gids[int64(st.Gid)]:
-			return mode&(permRead<<3) != 0
+		case a.uid >= 0 && uint32(a.uid) == uid:
+			return mode&(want<<6) != 0
+		case a.gids[int64(gid)]:
+			return mode&(want<<3) != 0
 		default:
-			return mode&permRead != 0
+			return mode&want != 0
 		}
 	}
 	mask := uint16(7) // no mask entry: named entries are not limited
@@ -182,12 +299,12 @@ func mayRead(id *Identity, file string, fi os.FileInfo) bool {
 		}
 	}
 	var other uint16
-	groupMatched, groupRead := false, false
+	groupMatched, groupGrants := false, false
 	for _, e := range acl {
 		switch e.tag {
 		case aclUserObj:
-			if a.uid >= 0 && uint32(a.uid) == st.Uid {
-				return e.perm&permRead != 0
+			if a.uid >= 0 && uint32(a.uid) == uid {
+				return e.perm&want != 0
 			}
 		case aclOther:
 			other = e.perm
@@ -195,28 +312,28 @@ func mayRead(id *Identity, file string, fi os.FileInfo) bool {
 	}
 	for _, e := range acl {
 		if e.tag == aclUser && a.uid >= 0 && e.id == uint32(a.uid) {
-			return e.perm&mask&permRead != 0
+			return e.perm&mask&want != 0
 		}
 	}
 	for _, e := range acl {
-		var gid uint32
+		var g uint32
 		switch e.tag {
 		case aclGroupObj:
-			gid = st.Gid
+			g = gid
 		case aclGroup:
-			gid = e.id
+			g = e.id
 		default:
 			continue
 		}
-		if a.gids[int64(gid)] {
+		if a.gids[int64(g)] {
 			groupMatched = true
-			if e.perm&mask&permRead != 0 {
-				groupRead = true
+			if e.perm&mask&want != 0 {
+				groupGrants = true
 			}
 		}
 	}
 	if groupMatched {
-		return groupRead
+		return groupGrants
 	}
-	return other&permRead != 0
+	return other&want != 0
 }

@@ -56,16 +56,13 @@ var whoamiHTML = template.Must(template.New("whoami").Parse(`<!doctype html>
 `))
 
 // Static serves files under root for the site at prefix; when root is a
-// regular file, every request gets that file.
+// regular file, every request gets that file. The path is resolved once,
+// as the Gate resolved it to match the site (files.go).
 func Static(prefix, root string) http.Handler {
 	if st, err := os.Stat(root); err == nil && st.Mode().IsRegular() {
 		return &singleFile{path: root}
 	}
-	fs := http.FileServer(http.Dir(root))
-	if prefix == "/" {
-		return fs
-	}
-	return http.StripPrefix(strings.TrimRight(prefix, "/"), fs)
+	return &fileSite{prefix: prefix, root: root}
 }
 
 // spoofable are request headers an upstream might take as identity: a
