@@ -5,7 +5,9 @@
 // <allow users="*"/>).
 //
 // "*" stands for every user, anonymous included; "?" for the anonymous user.
-// Names compare case-insensitively, as Windows account names do. The package
+// Names compare case-insensitively, as Windows account names do. A role
+// names a group by its bare name ("Finance"), its domain-qualified name
+// ("SAMBA\Finance") or its SID ("S-1-5-21-…-1105"). The package
 // decides; it does not know HTTP status codes or how identities are made.
 package authz
 
@@ -19,7 +21,7 @@ import (
 type Rule struct {
 	Allow bool
 	Users []string // account names, "*" or "?"
-	Roles []string // group names
+	Roles []string // group names, DOMAIN\name or SIDs (see Subject.InRole)
 	Verbs []string // HTTP methods; empty means every verb
 }
 
@@ -28,8 +30,36 @@ type Subject struct {
 	Anonymous bool
 	// Names are the spellings the user may be named by in a rule:
 	// "alice", "EXAMPLE\alice", "alice@EXAMPLE.TEST".
-	Names  []string
+	Names []string
+	// Groups are group names, bare ("staff") or domain-qualified
+	// ("SAMBA\Finance"); SIDs the user's and its groups' SIDs.
 	Groups []string
+	SIDs   []string
+}
+
+// InRole reports whether the subject is in the group a role names: the
+// role equals, case-insensitively, one of the groups, the part after the
+// backslash of a domain-qualified group (when the role has no domain), or
+// one of the SIDs.
+func (s Subject) InRole(role string) bool {
+	if s.Anonymous {
+		return false
+	}
+	bare := !strings.Contains(role, `\`)
+	for _, g := range s.Groups {
+		if strings.EqualFold(g, role) {
+			return true
+		}
+		if bare {
+			if i := strings.LastIndexByte(g, '\\'); i >= 0 && strings.EqualFold(g[i+1:], role) {
+				return true
+			}
+		}
+	}
+	if len(role) > 4 && strings.EqualFold(role[:4], "S-1-") {
+		return containsFold(s.SIDs, role)
+	}
+	return false
 }
 
 // ErrInvalidRule is returned by Validate.
@@ -70,11 +100,9 @@ func (r Rule) Matches(s Subject, verb string) bool {
 			return true
 		}
 	}
-	if !s.Anonymous {
-		for _, g := range r.Roles {
-			if containsFold(s.Groups, g) {
-				return true
-			}
+	for _, g := range r.Roles {
+		if s.InRole(g) {
+			return true
 		}
 	}
 	return false

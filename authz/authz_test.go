@@ -50,3 +50,25 @@ func TestValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestInRole(t *testing.T) {
+	carol := Subject{Names: []string{`SAMBA\carol`}, Groups: []string{`SAMBA\Finance`, `BUILTIN\Users`, "web"},
+		SIDs: []string{"S-1-5-21-1-2-3-1103", "S-1-5-21-1-2-3-1105"}}
+	for _, role := range []string{"Finance", "finance", `SAMBA\Finance`, `samba\FINANCE`, "S-1-5-21-1-2-3-1105", "s-1-5-21-1-2-3-1105", "WEB", "Users"} {
+		if !carol.InRole(role) {
+			t.Errorf("%s: not in role", role)
+		}
+	}
+	for _, role := range []string{"Fin", `OTHER\Finance`, `SAMBA\web`, "S-1-5-21-1-2-3-110", "S-1-5-21-1-2-3-1105-1", `\Finance`, "SAMBA", ""} {
+		if carol.InRole(role) {
+			t.Errorf("%s: in role", role)
+		}
+	}
+	if (Subject{Anonymous: true, Groups: []string{"web"}}).InRole("web") {
+		t.Error("anonymous in a role")
+	}
+	r := Rules{{Allow: false, Roles: []string{"S-1-5-21-1-2-3-1105"}}, {Allow: true, Users: []string{"*"}}}
+	if ok, i := r.Decide(carol, "GET"); ok || i != 0 {
+		t.Errorf("a deny rule naming a SID: %v %d", ok, i)
+	}
+}
