@@ -48,11 +48,34 @@ type Config struct {
 	// names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256…). Default: ECDHE with
 	// AES-GCM or ChaCha20-Poly1305 only. TLS 1.3's suites are not
 	// configurable (all are AEAD).
-	TLSCipherSuites []string `yaml:"tls_cipher_suites"`
+	TLSCipherSuites []string   `yaml:"tls_cipher_suites"`
+	Directory       *Directory `yaml:"directory"`
+	Basic           Basic      `yaml:"basic"`
 
 	// Dir is the directory relative paths are resolved against (the
 	// config file's, or the working directory for the default).
 	Dir string `yaml:"-"`
+}
+
+// Directory is the LDAP directory domain users' groups come from.
+type Directory struct {
+	URL      string `yaml:"url"`       // ldaps://host[:port], or ldap:// with start_tls
+	StartTLS bool   `yaml:"start_tls"` // StartTLS on an ldap:// URL
+	CAFile   string `yaml:"ca_file"`   // CAs for the directory's certificate (default: system pool)
+	Bind     string `yaml:"bind"`      // simple | kerberos (GSSAPI as kerberos.service_account)
+	BindDN   string `yaml:"bind_dn"`
+	// PasswordFile holds the bind password on its first line (never in
+	// the YAML itself).
+	PasswordFile string        `yaml:"password_file"`
+	BaseDN       string        `yaml:"base_dn"` // default: the RootDSE's defaultNamingContext
+	Cache        time.Duration `yaml:"cache"`   // how long a user's groups and a SID's name are kept (default 10m)
+}
+
+// Basic configures the Basic scheme.
+type Basic struct {
+	// Verifier checks passwords: local (the account store) or kerberos
+	// (the KDC, with kerberos.keytab to verify its answer).
+	Verifier string `yaml:"verifier"`
 }
 
 // Listener is one address to serve on.
@@ -249,6 +272,17 @@ func (c *Config) applyDefaults() {
 	if c.NTLM.Verifier == "" {
 		c.NTLM.Verifier = "local"
 	}
+	if c.Basic.Verifier == "" {
+		c.Basic.Verifier = "local"
+	}
+	if d := c.Directory; d != nil {
+		if d.Bind == "" {
+			d.Bind = "simple"
+		}
+		if d.Cache == 0 {
+			d.Cache = 10 * time.Minute
+		}
+	}
 	if c.NTLM.NTLMAuth == "" {
 		c.NTLM.NTLMAuth = "/usr/bin/ntlm_auth"
 	}
@@ -337,6 +371,15 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := oneOf("ntlm.verifier", c.NTLM.Verifier, "local", "winbind"); err != nil {
+		return err
+	}
+	if err := oneOf("basic.verifier", c.Basic.Verifier, "local", "kerberos"); err != nil {
+		return err
+	}
+	if c.Basic.Verifier == "kerberos" && c.Kerberos.Keytab == "" {
+		return errors.New("basic.verifier: kerberos needs kerberos.keytab (to verify the KDC's answer with a ticket for this service)")
+	}
+	if err := c.validateDirectory(); err != nil {
 		return err
 	}
 	if c.Kerberos.ClockSkew < 0 || c.Kerberos.ClockSkew > time.Hour {
@@ -492,6 +535,47 @@ func (c *Config) CipherSuiteIDs() []uint16 {
 		}
 	}
 	return ids
+}
+
+func (c *Config) validateDirectory() error {
+	d := c.Directory
+	if d == nil {
+		return nil
+	}
+	switch {
+	case d.URL == "":
+		return errors.New("directory.url: needed (ldaps://host, or ldap://host with start_tls: true)")
+	case strings.HasPrefix(d.URL, "ldaps://"):
+		if d.StartTLS {
+			return fmt.Errorf("directory.start_tls: %s is already TLS; start_tls is for ldap:// URLs", d.URL)
+		}
+	case strings.HasPrefix(d.URL, "ldap://"):
+		if !d.StartTLS {
+			return fmt.Errorf("directory.url: %s is not encrypted; use ldaps:// or start_tls: true", d.URL)
+		}
+	default:
+		return fmt.Errorf("directory.url: %q is not an ldaps:// or ldap:// URL", d.URL)
+	}
+	if err := oneOf("directory.bind", d.Bind, "simple", "kerberos"); err != nil {
+		return err
+	}
+	switch d.Bind {
+	case "simple":
+		if d.BindDN == "" || d.PasswordFile == "" {
+			return errors.New("directory: bind simple needs bind_dn and password_file")
+		}
+	case "kerberos":
+		if c.Kerberos.Keytab == "" || c.Kerberos.ServiceAccount == "" {
+			return errors.New("directory.bind: kerberos needs kerberos.keytab and kerberos.service_account (the account that binds)")
+		}
+		if d.BindDN != "" || d.PasswordFile != "" {
+			return errors.New("directory: bind_dn and password_file are for bind simple")
+		}
+	}
+	if d.Cache < time.Second || d.Cache > 24*time.Hour {
+		return fmt.Errorf("directory.cache: %v is outside 1s..24h", d.Cache)
+	}
+	return nil
 }
 
 // ParsePrefix reads an address or a CIDR.

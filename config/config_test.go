@@ -104,3 +104,51 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestDirectory(t *testing.T) {
+	base := "listen: [{addr: 127.0.0.1:0}]\nsites: [{path: /, auth: [basic]}]\nkerberos: {keytab: k, service_account: svc}\n"
+	c, err := Parse([]byte(base+`
+directory:
+  url: ldaps://dc.example.test:636
+  ca_file: /etc/gatehouse/dc-ca.pem
+  bind: simple
+  bind_dn: CN=svc-gatehouse,CN=Users,DC=example,DC=test
+  password_file: /etc/gatehouse/ldap.pw
+  base_dn: DC=example,DC=test
+  cache: 10m
+basic:
+  verifier: kerberos
+`), "/", "test")
+	if err != nil || c.Directory.URL != "ldaps://dc.example.test:636" || c.Basic.Verifier != "kerberos" || c.Directory.Cache.Minutes() != 10 {
+		t.Fatal(err, c)
+	}
+	c, err = Parse([]byte(base+"directory: {url: ldap://dc:389, start_tls: true, bind: kerberos}\n"), "/", "test")
+	if err != nil || c.Directory.Cache.Minutes() != 10 || c.Basic.Verifier != "local" {
+		t.Fatal(err)
+	}
+	for y, want := range map[string]string{
+		"directory: {url: ldap://dc, bind_dn: x, password_file: p}":                    "directory.url",
+		"directory: {url: ldaps://dc, start_tls: true, bind_dn: x, password_file: p}":  "directory.start_tls",
+		"directory: {url: http://dc, bind_dn: x, password_file: p}":                    "directory.url",
+		"directory: {bind_dn: x, password_file: p}":                                    "directory.url",
+		"directory: {url: ldaps://dc, bind_dn: x}":                                     "password_file",
+		"directory: {url: ldaps://dc, bind: ntlm}":                                     "directory.bind",
+		"directory: {url: ldaps://dc, bind: kerberos, bind_dn: x}":                     "bind_dn",
+		"directory: {url: ldaps://dc, bind_dn: x, password_file: p, cache: 1ms}":       "directory.cache",
+		"directory: {url: ldaps://dc, bind_dn: x, password_file: p, password: secret}": "password",
+		"basic: {verifier: ldap}":                                                      "basic.verifier",
+	} {
+		_, err := Parse([]byte(base+y+"\n"), "/", "test")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", y, err)
+		}
+	}
+	_, err = Parse([]byte("listen: [{addr: 127.0.0.1:0}]\nsites: [{path: /, auth: [basic]}]\nbasic: {verifier: kerberos}\n"), "/", "test")
+	if err == nil || !strings.Contains(err.Error(), "kerberos.keytab") {
+		t.Error(err)
+	}
+	_, err = Parse([]byte("listen: [{addr: 127.0.0.1:0}]\nsites: [{path: /, auth: [basic]}]\ndirectory: {url: ldaps://dc, bind: kerberos}\n"), "/", "test")
+	if err == nil || !strings.Contains(err.Error(), "service_account") {
+		t.Error(err)
+	}
+}

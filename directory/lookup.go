@@ -321,3 +321,11 @@ func accountName(account string) string {
 	}
 	return account
 }
+
+// Remember caches m as the account's groups for the cache time, as if the
+// directory had answered: for programs that learn a user's groups another
+// way, and for tests and benchmarks without a directory.
+func (d *Directory) Remember(account string, m *Membership) {
+	now := d.now()
+	d.users.put(strings.ToLower(accountName(account)), m, now.Add(d.cfg.CacheTTL), now)
+}

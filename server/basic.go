@@ -25,6 +25,7 @@ type basicScheme struct {
 	store    *accounts.Store
 	cache    *verifiedCache
 	hashing  *hashLimiter // shared by every Basic site
+	kdc      *KDCVerifier // nil: passwords are checked against the store
 }
 
 func (b *basicScheme) Name() string { return "Basic" }
@@ -45,6 +46,9 @@ func (b *basicScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c *au
 	}
 	if user == "" {
 		return fail("empty user name", "")
+	}
+	if b.kdc != nil {
+		return b.checkKDC(user, pass, r)
 	}
 	cr, ok, err := b.check(r.Context(), user, pass)
 	switch {
@@ -86,6 +90,32 @@ func (b *basicScheme) check(ctx context.Context, user, pass string) (*accounts.C
 		b.cache.put(key, cr.PHC)
 	}
 	return cr, ok, err
+}
+
+// checkKDC verifies with the KDC (KDCVerifier), or from the cache of
+// recent successes, which holds the principal the KDC named.
+func (b *basicScheme) checkKDC(user, pass string, r *http.Request) outcome {
+	key := b.cache.key("kdc\x00"+user, pass)
+	principal, ok := b.cache.get(key)
+	if !ok {
+		name, realm, err := b.kdc.Verify(user, pass)
+		switch {
+		case errors.Is(err, ErrKDCUnavailable):
+			return outcome{res: resUnavailable, reason: err.Error(), user: user}
+		case err != nil:
+			return fail(err.Error(), user)
+		}
+		principal = name + "@" + realm
+		b.cache.put(key, principal)
+	}
+	name, realm, _ := strings.Cut(principal, "@")
+	cb := "absent"
+	if r.TLS == nil {
+		cb = "not_applicable"
+	}
+	id := &Identity{User: principal, Name: name, Domain: realm, Scheme: "Basic", Mechanism: "password",
+		ChannelBinding: cb, dirAccount: name}
+	return outcome{res: resSuccess, user: principal, id: id}
 }
 
 // verifiedCache remembers recently verified Basic credentials, keyed by an

@@ -81,6 +81,11 @@ type Options struct {
 	CertificateRequireAccount bool
 	Logger                    *slog.Logger
 	Registry                  prometheus.Registerer // nil: metrics are not registered
+	// Directory gives domain users (Kerberos, NTLM through winbind, Basic
+	// through the KDC) their groups; nil: only PAC SIDs and local groups.
+	Directory GroupDirectory
+	// BasicKDC checks Basic passwords with the KDC instead of the store.
+	BasicKDC *KDCVerifier
 }
 
 // Gate is the authentication middleware.
@@ -88,6 +93,7 @@ type Gate struct {
 	conns    connTracker
 	sessions *sessionSealer
 	sites    []*site // longest path first
+	dir      GroupDirectory
 	log      *slog.Logger
 	metrics  *metrics
 }
@@ -101,6 +107,9 @@ type site struct {
 	schemes   []scheme  // challenge order
 	rules     authz.Rules
 	handler   http.Handler
+	// needsGroups: a rule names roles, so a directory that cannot say
+	// what a domain user's groups are refuses the request.
+	needsGroups bool
 }
 
 // schemeOrder is IIS's order of strength, the order challenges are sent in.
@@ -124,7 +133,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 	if realm == "" {
 		realm = accounts.DefaultRealm
 	}
-	g := &Gate{log: o.Logger, metrics: newMetrics(o.Registry)}
+	g := &Gate{log: o.Logger, metrics: newMetrics(o.Registry), dir: o.Directory}
 	grd := &guard{policy: o.Protection, proxies: o.TrustedProxies}
 	if o.AllowNTLMv1 {
 		return nil, fmt.Errorf("%w: ntlm.allow_ntlmv1: NTLMv1 is not supported (it is broken; use NTLMv2 clients)", ErrConfig)
@@ -154,6 +163,9 @@ func New(o Options, sites []Site) (*Gate, error) {
 		}
 		seen[p] = true
 		st := &site{path: p, rules: s.Rules, handler: s.Handler, sessions: s.Sessions}
+		for _, r := range s.Rules {
+			st.needsGroups = st.needsGroups || len(r.Roles) > 0
+		}
 		if s.Sessions && g.sessions == nil {
 			if len(o.SessionKeys) == 0 {
 				return nil, fmt.Errorf("%w: site %s: sessions need session keys", ErrConfig, s.Path)
@@ -170,10 +182,10 @@ func New(o Options, sites []Site) (*Gate, error) {
 			case "anonymous":
 				st.anonymous = true
 			case "basic":
-				if o.Store == nil {
+				if o.Store == nil && o.BasicKDC == nil {
 					return nil, fmt.Errorf("%w: site %s: basic needs an account store", ErrConfig, s.Path)
 				}
-				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache, hashing: hashing})
+				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache, hashing: hashing, kdc: o.BasicKDC})
 			case "negotiate":
 				if o.Kerberos == nil && na == nil {
 					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab or an account store for NTLM", ErrConfig, s.Path)
@@ -283,7 +295,7 @@ func subjectOf(id *Identity) authz.Subject {
 	if id.Domain != "" {
 		names = append(names, id.Domain+`\`+id.Name, id.Name+"@"+id.Domain)
 	}
-	return authz.Subject{Names: names, Groups: id.Groups}
+	return authz.Subject{Names: names, Groups: id.Groups, SIDs: id.SIDs}
 }
 
 // anonymousIdentity is the identity of a request without credentials.
@@ -326,7 +338,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 			id := ci.id
 			ci.mu.Unlock()
 			if id != nil {
-				return id
+				return g.withGroups(w, r, st, id)
 			}
 		}
 	}
@@ -372,12 +384,16 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 		for _, h := range out.header {
 			w.Header().Add(infoHeader(sc), h)
 		}
+		id := g.withGroups(w, r, st, out.id)
+		if id == nil {
+			return nil
+		}
 		if st.sessions {
-			if err := g.sessions.setCookie(w, r, out.id, st.path); err != nil {
+			if err := g.sessions.setCookie(w, r, id, st.path); err != nil {
 				g.log.Error("session cookie", "error", err)
 			}
 		}
-		return out.id
+		return id
 	case resContinue:
 		g.metrics.attempt(sc.Name(), "continue")
 		for _, h := range out.header {
@@ -396,6 +412,11 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 		g.log.Warn("authentication refused", "scheme", sc.Name(), "reason", out.reason, "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "503 Service Unavailable: too many authentications in progress", http.StatusServiceUnavailable)
+	case resUnavailable:
+		g.metrics.attempt(sc.Name(), "unavailable")
+		g.log.Error("authentication unavailable", "scheme", sc.Name(), "user", out.user, "error", out.reason, "path", r.URL.Path, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "503 Service Unavailable: the credentials cannot be checked now", http.StatusServiceUnavailable)
 	case resError:
 		g.metrics.attempt(sc.Name(), "error")
 		g.log.Error("authentication error", "scheme", sc.Name(), "user", out.user, "error", out.reason, "path", r.URL.Path)

@@ -16,8 +16,8 @@ type Identity struct {
 	Domain    string   // realm or NetBIOS domain
 	Scheme    string   // Anonymous | Basic | Digest | NTLM | Negotiate | Certificate
 	Mechanism string   // kerberos | ntlm | password | certificate | none
-	Groups    []string // group names (account store) or from the PAC
-	SIDs      []string // from the PAC
+	Groups    []string // local groups; directory groups as DOMAIN\name
+	SIDs      []string // from the PAC or the directory (tokenGroups)
 
 	// ServiceName is nil where the client sent none it could (no
 	// Extended Protection capable scheme), "" where it could but did not,
@@ -35,6 +35,12 @@ type Identity struct {
 	// evidence is the Kerberos ticket the user presented, for constrained
 	// delegation (S4U2Proxy) to an upstream.
 	evidence *evidenceTicket
+	// dirAccount is the account name a directory knows a domain user by
+	// (NTLM verified by the DC, Basic verified by the KDC); pacSIDs marks
+	// SIDs from a Kerberos PAC, which the directory names. Neither is
+	// sealed into a session: a session's groups are those of its login.
+	dirAccount string
+	pacSIDs    bool
 }
 
 type evidenceTicket struct {

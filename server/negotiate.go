@@ -199,6 +199,7 @@ func kerberosIdentity(res *krb.Result, r *http.Request) *Identity {
 			id.SIDs = append(id.SIDs, p.Logon.UserSID)
 		}
 		id.SIDs = append(id.SIDs, p.Logon.GroupSIDs...)
+		id.pacSIDs = len(id.SIDs) > 0
 	}
 	return id
 }

@@ -105,6 +105,22 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	if cfg.Kerberos.Krb5Conf != "" {
 		krb5Conf = cfg.Path(cfg.Kerberos.Krb5Conf)
 	}
+	var dir GroupDirectory
+	if cfg.Directory != nil {
+		d, err := newDirectory(cfg, kt, krb5Conf, log)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		dir = d
+	}
+	var basicKDC *KDCVerifier
+	if cfg.Basic.Verifier == "kerberos" {
+		if basicKDC, err = newBasicKDC(cfg, kt, krb5Conf); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	var serviceAccount *client.ServiceAccount
 	var upstreamMetrics *prometheus.CounterVec
 	for _, s := range cfg.Sites {
@@ -214,7 +230,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	gate, err := New(Options{ClientCAs: clientCAs, ClientCRLs: crls, CertificateOCSP: cfg.Certificate.OCSP, CertificateMap: cfg.Certificate.Map, CertificateRequireAccount: cfg.Certificate.RequireAccount,
 		Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
-		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor}, sites)
+		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor,
+		Directory: dir, BasicKDC: basicKDC}, sites)
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -13,13 +13,14 @@ import (
 type result int
 
 const (
-	resSuccess  result = iota
-	resContinue        // 401 carrying only the scheme's next token
-	resFail            // 401 with every challenge
-	resStale           // 401 with every challenge, Digest's marked stale
-	resBad             // 400
-	resError           // 500: technical failure (store unreadable…)
-	resBusy            // 503: too many handshakes in progress
+	resSuccess     result = iota
+	resContinue           // 401 carrying only the scheme's next token
+	resFail               // 401 with every challenge
+	resStale              // 401 with every challenge, Digest's marked stale
+	resBad                // 400
+	resError              // 500: technical failure (store unreadable…)
+	resBusy               // 503: too many handshakes in progress
+	resUnavailable        // 503: a service the check needs (the KDC) cannot be reached
 )
 
 type outcome struct {

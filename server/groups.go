@@ -1,0 +1,67 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/gatehouse-auth/gatehouse/directory"
+)
+
+// GroupDirectory is where domain users' groups come from;
+// *directory.Directory is one.
+type GroupDirectory interface {
+	// UserGroups: the groups of an account the domain authenticated
+	// (tokenGroups, or memberOf).
+	UserGroups(account string) (*directory.Membership, error)
+	// ResolveSIDs: names for the group SIDs of a Kerberos PAC.
+	ResolveSIDs(sids []string) (*directory.Membership, error)
+	// URL names the directory in log lines.
+	URL() string
+}
+
+// IsInRole reports whether the identity is in the group role names: its
+// bare name ("Finance"), its DOMAIN\name, or its SID, compared
+// case-insensitively — the rule authorization roles: follow.
+func (id *Identity) IsInRole(role string) bool { return subjectOf(id).InRole(role) }
+
+// withGroups returns id with the groups the directory gives a domain user
+// (a copy: id itself may be kept by a connection), or id unchanged when
+// there is no directory or the user is not a domain user. When the
+// directory cannot answer it logs one line naming the directory and the
+// error; if the site's rules name roles (which then cannot be decided) the
+// request is refused, 503 (403 when the directory has no such user), and
+// nil is returned after the response was written. Local accounts keep
+// their local groups and never ask the directory.
+func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *Identity) *Identity {
+	if g.dir == nil || id == nil || (id.dirAccount == "" && !id.pacSIDs) {
+		return id
+	}
+	var m *directory.Membership
+	var err error
+	if id.pacSIDs {
+		m, err = g.dir.ResolveSIDs(id.SIDs)
+	} else {
+		m, err = g.dir.UserGroups(id.dirAccount)
+	}
+	if err != nil {
+		g.log.Error("directory lookup failed", "directory", g.dir.URL(), "user", id.User, "error", err, "path", r.URL.Path)
+		if !st.needsGroups {
+			return id
+		}
+		if errors.Is(err, directory.ErrNoUser) {
+			http.Error(w, "403 Forbidden: the directory does not know this user, so group rules cannot be applied", http.StatusForbidden)
+			return nil
+		}
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "503 Service Unavailable: the directory that holds the groups cannot be reached", http.StatusServiceUnavailable)
+		return nil
+	}
+	cp := *id
+	cp.Groups = slices.Concat(id.Groups, m.Names)
+	if !id.pacSIDs {
+		cp.SIDs = m.SIDs
+	}
+	cp.dirAccount, cp.pacSIDs = "", false
+	return &cp
+}
