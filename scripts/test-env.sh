@@ -18,6 +18,7 @@ PKGS=(
   apache2 libapache2-mod-auth-gssapi  # reference servers for the client (bench/apache.sh)
   squid apache2-utils       # an authenticating forward proxy (Basic, Negotiate) and htpasswd
   openssl                   # openssl ocsp: an OCSP responder for client certificates
+  redis-server              # shared state of several instances (cluster.redis)
 )
 
 log() { echo "test-env: $*" >&2; }
