@@ -129,6 +129,11 @@ type Kerberos struct {
 	// service account's realm. Off by default: it trusts every scheme's
 	// user names as the realm's.
 	ProtocolTransition bool `yaml:"protocol_transition"`
+	// ReplayCacheEntries bounds the Kerberos replay cache (authenticators
+	// remembered for clock_skew; 32 bytes each). When it is full the
+	// oldest are forgotten and anything as old is refused, never a fresh
+	// authenticator. Default 1048576.
+	ReplayCacheEntries int `yaml:"replay_cache_entries"`
 }
 
 // NTLM configures the NTLM acceptor.
@@ -269,6 +274,9 @@ func (c *Config) applyDefaults() {
 	if c.Kerberos.ClockSkew == 0 {
 		c.Kerberos.ClockSkew = 5 * time.Minute
 	}
+	if c.Kerberos.ReplayCacheEntries == 0 {
+		c.Kerberos.ReplayCacheEntries = 1 << 20
+	}
 	if c.NTLM.Verifier == "" {
 		c.NTLM.Verifier = "local"
 	}
@@ -384,6 +392,9 @@ func (c *Config) validate() error {
 	}
 	if c.Kerberos.ClockSkew < 0 || c.Kerberos.ClockSkew > time.Hour {
 		return fmt.Errorf("kerberos.clock_skew: %v is outside 0..1h", c.Kerberos.ClockSkew)
+	}
+	if n := c.Kerberos.ReplayCacheEntries; n < 1024 || n > 1<<28 {
+		return fmt.Errorf("kerberos.replay_cache_entries: %d is outside 1024..268435456", n)
 	}
 	if err := oneOf("extended_protection.enforcement", c.ExtendedProtection.Enforcement, "never", "when_supported", "always"); err != nil {
 		return err

@@ -20,6 +20,9 @@ func TestDefault(t *testing.T) {
 	if c.Kerberos.ClockSkew.Minutes() != 5 || c.ExtendedProtection.Enforcement != "never" {
 		t.Fatal("defaults not applied")
 	}
+	if c.Kerberos.ReplayCacheEntries != 1<<20 {
+		t.Fatal("kerberos.replay_cache_entries default", c.Kerberos.ReplayCacheEntries)
+	}
 }
 
 func TestContractExample(t *testing.T) {
@@ -90,6 +93,7 @@ func TestInvalid(t *testing.T) {
 		"spn no proxy":   "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [negotiate], upstream_spn: HTTP/u}]\n",
 		"enforcement":    base + "extended_protection: {enforcement: sometimes}\n",
 		"digest alg":     base + "digest: {algorithms: [SHA-512]}\n",
+		"replay cache":   base + "kerberos: {replay_cache_entries: 10}\n",
 		"client certs":   "listen: [{addr: 127.0.0.1:1, client_certs: required}]\nsites: [{path: /, auth: [anonymous]}]\n",
 		"half tls":       "listen: [{addr: 127.0.0.1:1, tls: {cert: a}}]\nsites: [{path: /, auth: [anonymous]}]\n",
 		"cipher suite":   base + "tls_cipher_suites: [AES128-SHA]\n",

@@ -47,8 +47,9 @@ type Config struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// ReplayCache: a new NewReplayCache(DefaultReplayCacheEntries) when
-	// nil. Share one cache between acceptors serving the same keys.
-	ReplayCache *ReplayCache
+	// nil. Share one cache between acceptors serving the same keys (and
+	// keep it across reloads: a new cache forgets what was seen).
+	ReplayCache ReplayCache
 }
 
 // Acceptor verifies Kerberos AP-REQs for the services of one keytab. It is
@@ -62,7 +63,7 @@ type Acceptor struct {
 	allowWeak  bool
 	subkey     bool
 	now        func() time.Time
-	rcache     *ReplayCache
+	rcache     ReplayCache
 	derived    derivedKeyCache // keys derived from session keys
 }
 
@@ -492,6 +493,24 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	}
 	return res, nil
 }
+
+// ReplayWindow returns how far back from now an authenticator's ctime
+// may be and still be accepted: the clock skew, or less while the replay
+// cache, full, refuses authenticators as old as those it had to forget
+// (never below zero).
+func (a *Acceptor) ReplayWindow() time.Duration {
+	w := a.rcache.Watermark()
+	now := a.now()
+	if w.IsZero() || !w.After(now) {
+		return a.skew
+	}
+	// Accepted: ctime + skew > w, that is ctime > now - (skew - (w - now)).
+	return max(a.skew-w.Sub(now), 0)
+}
+
+// ClockSkew returns the skew the acceptor allows (Config.ClockSkew or
+// DefaultClockSkew).
+func (a *Acceptor) ClockSkew() time.Duration { return a.skew }
 
 func (a *Acceptor) allowedPrincipal(name, realm string) bool {
 	if len(a.allowed) == 0 {

@@ -31,11 +31,14 @@ var (
 	ErrSkew              = fmt.Errorf("%w: clock skew too great", ErrAuthFailed)
 	ErrBadMatch          = fmt.Errorf("%w: authenticator client does not match the ticket", ErrAuthFailed)
 	ErrReplay            = fmt.Errorf("%w: request is a replay", ErrAuthFailed)
-	ErrReplayCacheFull   = fmt.Errorf("%w: replay cache full", ErrAuthFailed)
-	ErrChannelBindings   = fmt.Errorf("%w: channel bindings do not match", ErrAuthFailed)
-	ErrBadChecksum       = fmt.Errorf("%w: authenticator checksum is not a valid GSS-API checksum", ErrAuthFailed)
-	ErrBadPAC            = fmt.Errorf("%w: PAC signature invalid", ErrAuthFailed)
-	ErrUnsupported       = fmt.Errorf("%w: unsupported option (user-to-user)", ErrAuthFailed)
+	// ErrReplayWindow: the authenticator is older than anything the
+	// replay cache still remembers (a full cache forgot the oldest), so
+	// it may have been seen: refused, though not known to be a replay.
+	ErrReplayWindow    = fmt.Errorf("%w: authenticator older than the narrowed replay window (cache full; possibly replayed)", ErrAuthFailed)
+	ErrChannelBindings = fmt.Errorf("%w: channel bindings do not match", ErrAuthFailed)
+	ErrBadChecksum     = fmt.Errorf("%w: authenticator checksum is not a valid GSS-API checksum", ErrAuthFailed)
+	ErrBadPAC          = fmt.Errorf("%w: PAC signature invalid", ErrAuthFailed)
+	ErrUnsupported     = fmt.Errorf("%w: unsupported option (user-to-user)", ErrAuthFailed)
 )
 
 func errTooLarge(n int) error { return fmt.Errorf("%w (%d bytes)", ErrTooLarge, n) }
@@ -60,7 +63,7 @@ func ErrorCode(err error) int32 {
 		return errorcode.KRB_AP_ERR_SKEW
 	case errors.Is(err, ErrBadMatch):
 		return errorcode.KRB_AP_ERR_BADMATCH
-	case errors.Is(err, ErrReplay):
+	case errors.Is(err, ErrReplay), errors.Is(err, ErrReplayWindow):
 		return errorcode.KRB_AP_ERR_REPEAT
 	case errors.Is(err, ErrChannelBindings), errors.Is(err, ErrBadChecksum):
 		return errorcode.KRB_AP_ERR_INAPP_CKSUM

@@ -94,7 +94,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	var acceptor *krb.Acceptor
 	var kt *keytab.Keytab
 	if cfg.Kerberos.Keytab != "" {
-		if acceptor, kt, err = newKerberos(cfg); err != nil {
+		if acceptor, kt, err = newKerberos(cfg, log, reg); err != nil {
 			store.Close()
 			return nil, err
 		}
@@ -404,8 +404,9 @@ func protection(cfg *config.Config) (epa.Policy, []netip.Prefix, error) {
 	return p, proxies, nil
 }
 
-// newKerberos loads the keytab and builds the acceptor.
-func newKerberos(cfg *config.Config) (*krb.Acceptor, *keytab.Keytab, error) {
+// newKerberos loads the keytab and builds the acceptor, with a replay
+// cache of kerberos.replay_cache_entries watched by log and reg.
+func newKerberos(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*krb.Acceptor, *keytab.Keytab, error) {
 	path := cfg.Path(cfg.Kerberos.Keytab)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -415,10 +416,12 @@ func newKerberos(cfg *config.Config) (*krb.Acceptor, *keytab.Keytab, error) {
 	if err := kt.Unmarshal(b); err != nil {
 		return nil, nil, fmt.Errorf("server: kerberos.keytab %s: %w", path, err)
 	}
-	a, err := krb.NewAcceptor(krb.Config{Keytab: kt, Principals: cfg.Kerberos.ServicePrincipals, ClockSkew: cfg.Kerberos.ClockSkew})
+	rc := krb.NewReplayCache(cfg.Kerberos.ReplayCacheEntries)
+	a, err := krb.NewAcceptor(krb.Config{Keytab: kt, Principals: cfg.Kerberos.ServicePrincipals, ClockSkew: cfg.Kerberos.ClockSkew, ReplayCache: rc})
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: kerberos: %w", err)
 	}
+	watchReplayCache(a, rc, log, reg)
 	return a, kt, nil
 }
 
