@@ -42,8 +42,11 @@ type Config struct {
 	Log                Log                `yaml:"log"`
 	Digest             Digest             `yaml:"digest"`
 	SessionLifetime    time.Duration      `yaml:"session_lifetime"` // default 8h
-	Certificate        Certificate        `yaml:"certificate"`
-	Sites              []Site             `yaml:"sites"`
+	// SessionRevalidate: a session cookie's account is looked up again at
+	// least this often (deleted, disabled, groups changed). Default 5m.
+	SessionRevalidate time.Duration `yaml:"session_revalidate"`
+	Certificate       Certificate   `yaml:"certificate"`
+	Sites             []Site        `yaml:"sites"`
 	// TLSCipherSuites are the TLS 1.2 suites the listeners offer, by Go's
 	// names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256…). Default: ECDHE with
 	// AES-GCM or ChaCha20-Poly1305 only. TLS 1.3's suites are not
@@ -309,6 +312,9 @@ func (c *Config) applyDefaults() {
 	if c.SessionLifetime == 0 {
 		c.SessionLifetime = 8 * time.Hour
 	}
+	if c.SessionRevalidate == 0 {
+		c.SessionRevalidate = 5 * time.Minute
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -431,6 +437,9 @@ func (c *Config) validate() error {
 		if _, err := CipherSuiteID(name); err != nil {
 			return fmt.Errorf("tls_cipher_suites[%d]: %v", i, err)
 		}
+	}
+	if c.SessionRevalidate < time.Second || c.SessionRevalidate > 24*time.Hour {
+		return fmt.Errorf("session_revalidate: %v is outside 1s..24h", c.SessionRevalidate)
 	}
 	if len(c.Sites) == 0 {
 		return errors.New("sites: at least one site is needed")

@@ -97,6 +97,7 @@ func TestInvalid(t *testing.T) {
 		"client certs":   "listen: [{addr: 127.0.0.1:1, client_certs: required}]\nsites: [{path: /, auth: [anonymous]}]\n",
 		"half tls":       "listen: [{addr: 127.0.0.1:1, tls: {cert: a}}]\nsites: [{path: /, auth: [anonymous]}]\n",
 		"cipher suite":   base + "tls_cipher_suites: [AES128-SHA]\n",
+		"revalidate":     base + "session_revalidate: 10ms\n",
 		"not yaml":       "{{{",
 		"wrong type":     "listen: 5\n",
 	}

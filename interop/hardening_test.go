@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,4 +164,89 @@ sites:
 	if c := get("alice", "alicepw"); c != 200 {
 		t.Errorf("login after the flood: %d", c)
 	}
+}
+
+// Sessions end with their account: with session_revalidate: 1s, a session
+// cookie (curl's cookie jar) stops working once the account loses the
+// group a rule needs, or is deleted; a 403 never sets a session cookie.
+func TestSessionRevalidateWithAccountChanges(t *testing.T) {
+	curl := testenv.LookPath(t, "curl")
+	dir := t.TempDir()
+	addAccount(t, dir, "alice", "alicepw", "Admins")
+	addAccount(t, dir, "bob", "bobpw")
+	inst := serve(t, dir, `
+listen: [{addr: 127.0.0.1:0}]
+session_revalidate: 1s
+sites:
+  - path: /
+    auth: [anonymous]
+  - path: /admins
+    auth: [basic]
+    basic_over_http: true
+    sessions: true
+    authorization:
+      - allow: {roles: [Admins]}
+      - deny: {users: ["*"]}
+  - path: /open
+    auth: [basic]
+    basic_over_http: true
+    sessions: true
+`, 1)
+	db := filepath.Join(dir, "gatehouse.db")
+	jar := filepath.Join(dir, "cookies.txt")
+	// req returns the status and the response headers
+	req := func(path string, args ...string) (int, string) {
+		t.Helper()
+		out, _ := run(t, nil, curl, append([]string{"-s", "-o", "/dev/null", "-D", "-", "-w", "\n%{http_code}", "-b", jar, "-c", jar,
+			"-H", "Accept: application/json", inst.HTTP + path}, args...)...)
+		out = strings.TrimSpace(out)
+		i := strings.LastIndexByte(out, '\n')
+		code, _ := strconv.Atoi(out[i+1:])
+		return code, out[:max(i, 0)]
+	}
+	setsCookie := func(hdr string) bool { return strings.Contains(strings.ToLower(hdr), "set-cookie: gatehouse_session=") }
+	clears := func(hdr string) bool {
+		l := strings.ToLower(hdr)
+		return strings.Contains(l, "set-cookie: gatehouse_session=;") && strings.Contains(l, "max-age=0")
+	}
+
+	// a 403 carries no session cookie
+	if code, hdr := req("/admins", "-u", "bob:bobpw"); code != 403 || setsCookie(hdr) {
+		t.Fatalf("bob on /admins: %d\n%s", code, hdr)
+	}
+	// login, then the cookie alone
+	if code, hdr := req("/admins", "-u", "alice:alicepw"); code != 200 || !setsCookie(hdr) {
+		t.Fatalf("alice login: %d\n%s", code, hdr)
+	}
+	if code, _ := req("/admins"); code != 200 {
+		t.Fatalf("alice's session: %d", code)
+	}
+	// the group the rule needs is removed: after session_revalidate the session ends
+	if out, err := gh(t, dir, "", "accounts", "group", "del", "Admins", "alice", "--db", db); err != nil {
+		t.Fatalf("group del: %v\n%s", err, out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if code, hdr := req("/admins"); code != 401 || !clears(hdr) || !strings.Contains(strings.ToLower(hdr), "www-authenticate: basic") {
+		t.Fatalf("session after the group was removed: %d\n%s", code, hdr)
+	}
+	// logging in again now gets the authenticated refusal, without a cookie
+	if code, hdr := req("/admins", "-u", "alice:alicepw"); code != 403 || setsCookie(hdr) {
+		t.Fatalf("alice without the group: %d\n%s", code, hdr)
+	}
+
+	// a session on /open, then the account is deleted
+	if code, _ := req("/open", "-u", "alice:alicepw"); code != 200 {
+		t.Fatalf("alice on /open: %d", code)
+	}
+	if code, _ := req("/open"); code != 200 {
+		t.Fatalf("alice's /open session: %d", code)
+	}
+	if out, err := gh(t, dir, "", "accounts", "del", "alice", "--db", db); err != nil {
+		t.Fatalf("accounts del: %v\n%s", err, out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if code, hdr := req("/open"); code != 401 || !clears(hdr) {
+		t.Fatalf("session after the account was deleted: %d\n%s", code, hdr)
+	}
+	inst.waitLog(func(l string) bool { return strings.Contains(l, "session ended") })
 }

@@ -300,6 +300,6 @@ func localIdentity(cr *accounts.Credentials, domain, scheme, mech string, r *htt
 	return &Identity{
 		User: cr.Name, Name: cr.Name, Domain: domain,
 		Scheme: scheme, Mechanism: mech,
-		Groups: cr.Groups, ChannelBinding: cb,
+		Groups: cr.Groups, ChannelBinding: cb, account: "local",
 	}
 }

@@ -133,7 +133,10 @@ func (c *certAuth) identify(cs *tls.ConnectionState) (*Identity, error) {
 	}
 	if c.store != nil {
 		if cr, err := c.store.Lookup(id.Name); err == nil {
-			id.Groups = cr.Groups
+			// a session of this identity is revalidated against the
+			// account (its groups; deleted: the session ends and the next
+			// request maps the certificate afresh)
+			id.Groups, id.account = cr.Groups, "local"
 		} else if c.requireAccount {
 			return nil, fmt.Errorf("certificate maps to %q, which is not a local account", id.Name)
 		}

@@ -70,6 +70,11 @@ type Options struct {
 	// LoadSessionKeys. SessionLifetime 0 means DefaultSessionLifetime.
 	SessionKeys     [][]byte
 	SessionLifetime time.Duration
+	// SessionRevalidate is how often a session's account is looked up
+	// again (0: DefaultSessionRevalidate); AccountSources are where, by the
+	// source an identity names ("local", the Store, is added by default).
+	SessionRevalidate time.Duration
+	AccountSources    map[string]AccountSource
 	// ClientCAs verify client certificates (sites with "certificate");
 	// CertificateMap is where the user name comes from (nil:
 	// DefaultCertificateMap); CertificateRequireAccount accepts only
@@ -96,6 +101,10 @@ type Gate struct {
 	dir      GroupDirectory
 	log      *slog.Logger
 	metrics  *metrics
+
+	// session revalidation (session.go)
+	revalidate     time.Duration
+	accountSources map[string]AccountSource
 }
 
 type site struct {
@@ -133,7 +142,16 @@ func New(o Options, sites []Site) (*Gate, error) {
 	if realm == "" {
 		realm = accounts.DefaultRealm
 	}
-	g := &Gate{log: o.Logger, metrics: newMetrics(o.Registry), dir: o.Directory}
+	g := &Gate{log: o.Logger, metrics: newMetrics(o.Registry), dir: o.Directory, revalidate: o.SessionRevalidate, accountSources: map[string]AccountSource{}}
+	if g.revalidate <= 0 {
+		g.revalidate = DefaultSessionRevalidate
+	}
+	if o.Store != nil {
+		g.accountSources["local"] = storeSource{o.Store}
+	}
+	for k, v := range o.AccountSources {
+		g.accountSources[k] = v
+	}
 	grd := &guard{policy: o.Protection, proxies: o.TrustedProxies}
 	if o.AllowNTLMv1 {
 		return nil, fmt.Errorf("%w: ntlm.allow_ntlmv1: NTLMv1 is not supported (it is broken; use NTLMv2 clients)", ErrConfig)
@@ -264,11 +282,14 @@ func (g *Gate) Wrap(next http.Handler) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		id := g.authenticate(w, r, st)
+		id, note := g.authenticate(w, r, st)
 		if id == nil {
 			return
 		}
 		if ok, rule := st.rules.Decide(subjectOf(id), r.Method); !ok {
+			if g.sessionDenied(w, r, st, id, note) {
+				return
+			}
 			if id.Anonymous() && len(g.challenges(r, st, false)) > 0 {
 				g.log.Info("authorization denied", "user", "(anonymous)", "rule", rule, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 				g.unauthorized(w, r, st, false)
@@ -278,6 +299,7 @@ func (g *Gate) Wrap(next http.Handler) http.Handler {
 			http.Error(w, "403 Forbidden: access is denied by the authorization rules", http.StatusForbidden)
 			return
 		}
+		g.sessionAllowed(w, r, st, id, note)
 		h := st.handler
 		if h == nil {
 			h = next
@@ -307,17 +329,22 @@ func anonymousIdentity(r *http.Request) *Identity {
 	return &Identity{Scheme: "Anonymous", Mechanism: "none", ChannelBinding: cb}
 }
 
-// authenticate returns the identity, or nil after writing the response.
-func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *Identity {
+// authenticate returns the identity, or nil after writing the response,
+// and what to do with the session cookie if authorization allows.
+func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) (*Identity, sessionNote) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) == 0 && st.sessions {
-		if c, err := r.Cookie(SessionCookie); err == nil {
-			if id := g.sessions.open(c.Value, st.path, time.Now()); id != nil {
-				g.metrics.attempt("session", "success")
-				return id
-			}
+		if id, note, done := g.resumeSession(w, r, st); id != nil || done {
+			return id, note
 		}
 	}
+	id, seal := g.authenticateCredentials(w, r, st, vals)
+	return id, sessionNote{seal: seal}
+}
+
+// authenticateCredentials authenticates without a session cookie; seal
+// reports a fresh login (a session cookie is due if authorized).
+func (g *Gate) authenticateCredentials(w http.ResponseWriter, r *http.Request, st *site, vals []string) (id *Identity, seal bool) {
 	if len(vals) == 0 && st.cert != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		// IIS: a client certificate the site cannot accept is a 403
 		// (403.16), whatever else the site offers.
@@ -326,10 +353,10 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 			g.metrics.attempt("Certificate", "failure")
 			g.log.Info("authentication failed", "scheme", "Certificate", "reason", err.Error(), "path", r.URL.Path, "remote", r.RemoteAddr)
 			http.Error(w, "403 Forbidden: the client certificate is not accepted", http.StatusForbidden)
-			return nil
+			return nil, false
 		}
 		g.metrics.attempt("Certificate", "success")
-		return id
+		return id, false
 	}
 	if len(vals) == 0 && st.connAuth {
 		// IIS: after an NTLM handshake the connection stays authenticated
@@ -338,25 +365,25 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 			id := ci.id
 			ci.mu.Unlock()
 			if id != nil {
-				return g.withGroups(w, r, st, id)
+				return g.withGroups(w, r, st, id), false
 			}
 		}
 	}
 	if len(vals) == 0 {
 		if st.anonymous {
-			return anonymousIdentity(r)
+			return anonymousIdentity(r), false
 		}
 		g.unauthorized(w, r, st, false)
-		return nil
+		return nil, false
 	}
 	if len(vals) > 1 {
 		g.badRequest(w, r, "", "more than one Authorization header")
-		return nil
+		return nil, false
 	}
 	c, err := authheader.ParseCredentials(vals[0])
 	if err != nil {
 		g.badRequest(w, r, "", err.Error())
-		return nil
+		return nil, false
 	}
 	var sc scheme
 	for _, s := range st.schemes {
@@ -369,12 +396,12 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 		if st.anonymous {
 			// IIS ignores credentials a site does not use; browsers keep
 			// sending them once they have authenticated to the host.
-			return anonymousIdentity(r)
+			return anonymousIdentity(r), false
 		}
 		g.metrics.attempt(c.Scheme, "unsupported")
 		g.log.Info("authentication failed", "scheme", c.Scheme, "reason", "scheme not enabled for this site", "path", r.URL.Path, "remote", r.RemoteAddr)
 		g.unauthorized(w, r, st, false)
-		return nil
+		return nil, false
 	}
 	out := sc.Authenticate(w, r, c)
 	switch out.res {
@@ -386,14 +413,9 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 		}
 		id := g.withGroups(w, r, st, out.id)
 		if id == nil {
-			return nil
+			return nil, false
 		}
-		if st.sessions {
-			if err := g.sessions.setCookie(w, r, id, st.path); err != nil {
-				g.log.Error("session cookie", "error", err)
-			}
-		}
-		return id
+		return id, true
 	case resContinue:
 		g.metrics.attempt(sc.Name(), "continue")
 		for _, h := range out.header {
@@ -426,7 +448,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request, st *site) *I
 		g.log.Info("authentication failed", "scheme", sc.Name(), "user", out.user, "reason", out.reason, "path", r.URL.Path, "remote", r.RemoteAddr)
 		g.unauthorized(w, r, st, false)
 	}
-	return nil
+	return nil, false
 }
 
 // infoHeader is where a scheme's success header goes.

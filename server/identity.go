@@ -41,6 +41,10 @@ type Identity struct {
 	// sealed into a session: a session's groups are those of its login.
 	dirAccount string
 	pacSIDs    bool
+	// account names the AccountSource that can look this account up
+	// again ("local": the account store), for session revalidation; ""
+	// when there is none. Sealed into session cookies.
+	account string
 }
 
 type evidenceTicket struct {

@@ -230,7 +230,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*Running, error) {
 	gate, err := New(Options{ClientCAs: clientCAs, ClientCRLs: crls, CertificateOCSP: cfg.Certificate.OCSP, CertificateMap: cfg.Certificate.Map, CertificateRequireAccount: cfg.Certificate.RequireAccount,
 		Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: store, Realm: cfg.Realm, Domain: domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
-		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, Kerberos: acceptor,
+		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, SessionRevalidate: cfg.SessionRevalidate, Kerberos: acceptor,
 		Directory: dir, BasicKDC: basicKDC}, sites)
 	if err != nil {
 		store.Close()
