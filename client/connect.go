@@ -75,7 +75,7 @@ func (d *ConnectDialer) DialContext(ctx context.Context, network, addr string) (
 		conn.SetDeadline(dl)
 	}
 	t := d.Transport
-	tg := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, byScheme: t.ProxyByScheme, allowed: t.ProxySchemes, key: "proxy", proxyHost: d.Proxy.Hostname()}
+	tg := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, byScheme: t.ProxyByScheme, allowed: t.ProxySchemes, key: "proxy", proxyHost: d.Proxy.Hostname(), implicit: t.ProxyImplicit}
 	br := bufio.NewReader(conn)
 	var auth string
 	t.mu.Lock()

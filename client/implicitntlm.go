@@ -105,7 +105,11 @@ func (t *Transport) withImplicitNTLM(req *http.Request, tg *target) (*target, er
 	}
 	t.krbMu.Lock()
 	if !t.ntlmLoaded {
-		t.ntlmImplicit, t.ntlmErr = implicitNTLM()
+		if t.Identity != nil {
+			t.ntlmImplicit, t.ntlmErr = identityNTLM(t.Identity) // never the process's own
+		} else {
+			t.ntlmImplicit, t.ntlmErr = implicitNTLM()
+		}
 		t.ntlmLoaded = true
 	}
 	c, err := t.ntlmImplicit, t.ntlmErr

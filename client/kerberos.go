@@ -246,6 +246,8 @@ func allowedImplicit(list []string, host string) bool {
 			return true
 		case strings.HasPrefix(a, ".") && strings.HasSuffix(host, a):
 			return true
+		case strings.HasPrefix(a, "*.") && strings.HasSuffix(host, a[1:]): // client.yaml's "*.domain"
+			return true
 		}
 	}
 	return false
@@ -307,13 +309,20 @@ func (t *Transport) loadImplicit() *implicitLoad {
 		t.implicit = f
 		go func() {
 			defer close(f.done)
-			cl, cc, err := implicitKerberos()
+			var cl *krbclient.Client
+			var cc *credentials.CCache
+			var err error
+			if t.Identity != nil {
+				cl, cc, err = identityKerberos(t.Identity) // never the process's own
+			} else {
+				cl, cc, err = implicitKerberos()
+			}
 			if err != nil {
 				f.err = err
 				return
 			}
 			f.k = &kerberos{cl: cl, cc: cc, trace: t.tracef}
-			if cc != nil {
+			if cc != nil && t.Identity == nil {
 				f.k.ccPath = ccachePath(os.Getenv("KRB5CCNAME"))
 			}
 		}()
@@ -326,7 +335,11 @@ func (t *Transport) loadImplicit() *implicitLoad {
 // allowed implicit ones, and a ccache (a local file: nothing is sent
 // anywhere before the server asks).
 func (t *Transport) prefetchKerberos(req *http.Request, tg *target) {
-	if tg.creds != nil || !allowed(tg.allowed, Negotiate) || os.Getenv("KRB5CCNAME") == "" || t.implicitAllowed(req, tg) != nil {
+	hasCC := os.Getenv("KRB5CCNAME") != ""
+	if t.Identity != nil {
+		hasCC = len(t.Identity.CCache) > 0
+	}
+	if tg.creds != nil || !allowed(tg.allowed, Negotiate) || !hasCC || t.implicitAllowed(req, tg) != nil {
 		return
 	}
 	t.krbMu.Lock()
@@ -338,13 +351,17 @@ func (t *Transport) prefetchKerberos(req *http.Request, tg *target) {
 // its host is in ImplicitAllow, or (BITS) implicit credentials were set for
 // the proxy and none for the server, and the request goes through it.
 func (t *Transport) implicitAllowed(req *http.Request, tg *target) error {
+	if tg.implicitOK {
+		return nil // --cred TARGET:SCHEME:implicit
+	}
 	host := req.URL.Hostname()
 	if tg.key == "proxy" {
 		host = tg.proxyHost
 	}
-	viaProxy := tg.key != "proxy" && t.Proxy == nil && t.proxyHost(req) != "" &&
-		(named(t.ProxySchemes, Negotiate) || named(t.ProxySchemes, NTLM)) &&
-		allowedImplicit(t.ImplicitAllow, t.proxyHost(req))
+	ph := t.proxyHost(req)
+	viaProxy := tg.key != "proxy" && t.Proxy == nil && ph != "" &&
+		(named(t.ProxySchemes, Negotiate) || named(t.ProxySchemes, NTLM) || named(t.ProxyImplicit, Negotiate) || named(t.ProxyImplicit, NTLM)) &&
+		(allowedImplicit(t.ImplicitAllow, ph) || len(t.ProxyImplicit) > 0)
 	if !viaProxy && !allowedImplicit(t.ImplicitAllow, host) {
 		return fmt.Errorf("implicit credentials are not sent to %s (not in the implicit-allow list)", host)
 	}

@@ -135,6 +135,13 @@ func (t *Transport) spnFor(req *http.Request, tg *target) string {
 // proxyHost is the host name of the proxy a request goes through, if the
 // base transport has one.
 func (t *Transport) proxyHost(req *http.Request) string {
+	if t.ProxyFunc != nil {
+		u, err := t.ProxyFunc(req)
+		if err != nil || u == nil {
+			return ""
+		}
+		return u.Hostname()
+	}
 	ht, ok := t.base().(*http.Transport)
 	if !ok || ht.Proxy == nil {
 		return ""

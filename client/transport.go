@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -79,6 +80,19 @@ type Transport struct {
 	// Delegation says when a forwarded TGT goes to Kerberos servers
 	// (DelegateNone by default).
 	Delegation Delegation
+	// ServerImplicit and ProxyImplicit name schemes that may send implicit
+	// credentials to that target whatever ImplicitAllow says (BITS's
+	// SetCredentials with no user name).
+	ServerImplicit []string
+	ProxyImplicit  []string
+	// Identity is the implicit identity (ccache, keytab, NTLM user file)
+	// in place of the process's environment; nil: KRB5CCNAME,
+	// KRB5_CLIENT_KTNAME, NTLM_USER_FILE.
+	Identity *Identity
+	// ProxyFunc tells which proxy a request goes through, including the
+	// CONNECT tunnels a Base with a ConnectDialer makes (which its Proxy
+	// field does not show); nil: the Base http.Transport's Proxy.
+	ProxyFunc func(*http.Request) (*url.URL, error)
 	// MutualOptional accepts a 200 without the server's AP-REP; by
 	// default such a response fails (the server did not prove itself).
 	MutualOptional bool
@@ -123,17 +137,23 @@ type target struct {
 	byScheme           map[string]*Credentials
 	allowed            []string
 	key                string
-	proxyHost          string // for the proxy target
+	proxyHost          string   // for the proxy target
+	implicit           []string // schemes that may send implicit credentials here
+	implicitOK         bool     // forScheme: this scheme is in implicit
 }
 
 // forScheme is the target with the credentials for scheme name.
 func (tg *target) forScheme(name string) *target {
 	c, ok := tg.byScheme[name]
-	if !ok {
+	imp := named(tg.implicit, name)
+	if !ok && !imp {
 		return tg
 	}
 	cp := *tg
-	cp.creds = c
+	if ok {
+		cp.creds = c
+	}
+	cp.implicitOK = imp
 	return &cp
 }
 
@@ -193,8 +213,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &target{header: "Authorization", respHeader: "WWW-Authenticate", creds: t.Server, byScheme: t.ServerByScheme, allowed: t.Schemes, key: origin(req)}
-	prx := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, byScheme: t.ProxyByScheme, allowed: t.ProxySchemes, key: "proxy", proxyHost: t.proxyHost(req)}
+	srv := &target{header: "Authorization", respHeader: "WWW-Authenticate", creds: t.Server, byScheme: t.ServerByScheme, allowed: t.Schemes, key: origin(req), implicit: t.ServerImplicit}
+	prx := &target{header: "Proxy-Authorization", respHeader: "Proxy-Authenticate", creds: t.Proxy, byScheme: t.ProxyByScheme, allowed: t.ProxySchemes, key: "proxy", proxyHost: t.proxyHost(req), implicit: t.ProxyImplicit}
 	out, err := t.clone(req, getBody)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,13 @@ import (
 // proxypw), and only forwards to loopback. It returns the proxy URL.
 func squid(t *testing.T, k testenv.KDC) string {
 	t.Helper()
+	u, _ := squidWithLog(t, k)
+	return u
+}
+
+// squidWithLog is squid, also returning the path of Squid's access log.
+func squidWithLog(t *testing.T, k testenv.KDC) (string, string) {
+	t.Helper()
 	bin := testenv.LookPath(t, "squid")
 	htpasswd := testenv.LookPath(t, "htpasswd")
 	if os.Geteuid() != 0 {
@@ -82,13 +89,13 @@ http_access deny all
 	for i := 0; i < 100; i++ {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			c.Close()
-			return fmt.Sprintf("http://localhost:%d", port)
+			return fmt.Sprintf("http://localhost:%d", port), filepath.Join(dir, "access.log")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "cache.log"))
 	t.Fatalf("squid did not start\n%s", log)
-	return ""
+	return "", ""
 }
 
 func TestClientThroughSquid(t *testing.T) {

@@ -1,105 +1,233 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gatehouse-auth/gatehouse/client"
 )
 
-// cmdGet is `gatehouse get URL [flags]`, curl-like (CONTRACT.md).
+const getUsage = `usage: gatehouse get URL [flags]
+
+Fetch URL like curl, answering 401 and 407 challenges with Negotiate
+(Kerberos), NTLM, Digest or Basic, strongest offered first. A URL without a
+scheme (localhost:8080/x) is http://.
+
+examples:
+  gatehouse get --negotiate https://intranet.example.test/         # your Kerberos tickets (kinit)
+  gatehouse get -u 'EXAMPLE\alice' --ntlm http://host/report -o r.pdf
+  gatehouse get -L -f -s -w '%{http_code}\n' localhost:8080/x
+  HTTPS_PROXY=http://proxy:3128 gatehouse get --proxy-negotiate https://site/
+  gatehouse get --cred server:negotiate:implicit --cred proxy:ntlm:'CORP\bob' URL
+
+Implicit credentials (the Kerberos ccache, NTLM_USER_FILE) go only to the
+hosts of --implicit-allow, else of implicit_allow in client.yaml
+($XDG_CONFIG_HOME/gatehouse/client.yaml, ~/.config/gatehouse/client.yaml,
+/etc/gatehouse/client.yaml: the first found). Passwords come from a prompt,
+--password-stdin or --password-file, never from the command line (-u USER:PASS
+works but is seen by other users in ps).
+
+exit status: 0 ok; 1 failure (or an HTTP status outside 2xx); 2 usage;
+22 an HTTP error with -f; 28 --max-time reached.
+
+flags:
+`
+
+// cmdGet is `gatehouse get URL [flags]`, curl-like (docs/CONFIG.md).
 func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := addClientFlags(fs)
-	outFile := fs.String("o", "", "write the body to FILE")
+	outFile := fs.String("o", "", "write the body to FILE (a progress bar on a terminal)")
 	method := fs.String("X", "", "request method")
 	data := fs.String("d", "", "request body (@FILE reads a file); implies POST")
-	verbose := fs.Bool("v", false, "trace the exchange to stderr (secrets masked)")
+	verbose := fs.Bool("v", false, "trace the exchange and the settings' sources to stderr (secrets masked)")
 	asJSON := fs.Bool("json", false, "JSON summary of the exchange to stderr")
+	include := fs.Bool("i", false, "include the response's status line and headers in the output")
+	head := fs.Bool("I", false, "HEAD: print the response's status line and headers only")
+	follow := fs.Bool("L", false, "follow redirects (credentials go only to the first URL's origin)")
+	silent := fs.Bool("s", false, "silent: no progress bar, no error messages")
+	showErr := fs.Bool("S", false, "with -s, still show error messages")
+	failHTTP := fs.Bool("f", false, "fail (exit 22) without writing the body on an HTTP status of 400 or more")
+	writeOut := fs.String("w", "", "after the transfer, write FORMAT to stdout: %{http_code} %{size_download} %{time_total} %{url_effective} %{num_redirects} %{content_type}")
+	maxTime := fs.Float64("max-time", 0, "give up after SECONDS (exit 28)")
+	retries := fs.Int("retry", 0, "retry N times on a network error, a timeout or HTTP 408, 429, 500, 502, 503, 504 (waits 1 s, doubling)")
 	var headers multi
 	fs.Var(&headers, "H", "extra header 'Name: value' (repeatable)")
+	fs.Usage = func() {}
 	if err := fs.Parse(interleave(fs, args)); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, getUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintln(stderr, "gatehouse get --help shows the flags")
 		return 2
 	}
+	quiet := *silent && !*showErr
 	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "gatehouse get: "+format+"\n", a...)
+		if !quiet {
+			fmt.Fprintf(stderr, "gatehouse get: "+format+"\n", a...)
+		}
 		return 1
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: gatehouse get URL [flags]")
+		fmt.Fprintln(stderr, "usage: gatehouse get URL [flags] (gatehouse get --help)")
 		return 2
 	}
-	u, err := url.Parse(fs.Arg(0))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fail("%q is not an http:// or https:// URL", fs.Arg(0))
-	}
-	if u.User != nil {
-		fmt.Fprintln(stderr, "gatehouse get: warning: credentials in the URL are deprecated (RFC 3986 §3.2.1); use -u")
-	}
-	cfg, err := cf.config(u, stdin, stderr)
+	u, err := parseTarget(fs.Arg(0))
 	if err != nil {
 		return fail("%v", err)
 	}
-	if *verbose {
-		cfg.Trace = func(format string, a ...any) { fmt.Fprintf(stderr, "* "+format+"\n", a...) }
+	if u.User != nil && !quiet {
+		fmt.Fprintln(stderr, "gatehouse get: warning: credentials in the URL are deprecated (RFC 3986 §3.2.1); use -u")
 	}
+	var trace func(string, ...any)
+	if *verbose {
+		trace = func(format string, a ...any) { fmt.Fprintf(stderr, "* "+format+"\n", a...) }
+	}
+	cfg, err := cf.config(u, stdin, stderr, trace)
+	if err != nil {
+		return fail("%v", err)
+	}
+	cfg.Trace = trace
 	tr, err := cfg.NewTransport()
 	if err != nil {
 		return fail("%v", err)
 	}
+	// Redirects: the credentials of the command line go to the first
+	// URL's origin only; elsewhere the request goes without them
+	// (implicit ones still follow the implicit-allow list).
+	bare := cfg
+	bare.Server, bare.ServerByScheme, bare.ServerImplicit = nil, nil, nil
+	trBare, err := bare.NewTransport()
+	if err != nil {
+		return fail("%v", err)
+	}
+	rt := &originGuard{origin: originOf(u), creds: tr, bare: trBare, trace: trace}
 
-	var body io.Reader
+	var body []byte
 	m := *method
 	if *data != "" {
-		b := []byte(*data)
+		body = []byte(*data)
 		if strings.HasPrefix(*data, "@") {
-			if b, err = os.ReadFile((*data)[1:]); err != nil {
+			if body, err = os.ReadFile((*data)[1:]); err != nil {
 				return fail("-d: %v", err)
 			}
 		}
-		body = strings.NewReader(string(b))
 		if m == "" {
 			m = http.MethodPost
 		}
 	}
+	if *head {
+		m = http.MethodHead
+	}
 	if m == "" {
 		m = http.MethodGet
 	}
-	req, err := http.NewRequest(m, u.String(), body)
-	if err != nil {
-		return fail("%v", err)
+	ctx := context.Background()
+	if *maxTime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*maxTime*float64(time.Second)))
+		defer cancel()
 	}
-	if *data != "" {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for _, h := range headers {
-		k, v, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(k) == "" {
-			return fail("-H %q: want 'Name: value'", h)
+	newReq := func() (*http.Request, error) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
 		}
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		req, err := http.NewRequestWithContext(ctx, m, u.String(), rd)
+		if err != nil {
+			return nil, err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for _, h := range headers {
+			k, v, ok := strings.Cut(h, ":")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, fmt.Errorf("-H %q: want 'Name: value'", h)
+			}
+			req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+		return req, nil
 	}
+	redirects := 0
+	hc := &http.Client{Transport: rt, CheckRedirect: func(r *http.Request, via []*http.Request) error {
+		if !*follow {
+			return http.ErrUseLastResponse
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		redirects++
+		if trace != nil {
+			trace("following the redirect to %s", r.URL.Redacted())
+		}
+		return nil
+	}}
 	start := time.Now()
-	resp, err := (&http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		req, err := newReq()
+		if err != nil {
+			return fail("%v", err)
 		}
-		return fail("%v", err)
+		redirects = 0
+		resp, err = hc.Do(req)
+		retry, why := retryable(resp, err)
+		if !retry || attempt >= *retries || ctx.Err() != nil {
+			if err != nil {
+				var ue *url.Error
+				if errors.As(err, &ue) {
+					err = ue.Err
+				}
+				if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					fail("--max-time %gs reached: %v", *maxTime, err)
+					return 28
+				}
+				return fail("%v", err)
+			}
+			break
+		}
+		wait := time.Second << min(attempt, 9)
+		if ra := retryAfter(resp); ra > 0 {
+			wait = ra
+		}
+		if resp != nil {
+			drainClose(resp)
+		}
+		if !quiet {
+			fmt.Fprintf(stderr, "gatehouse get: %s; retrying in %v (%d left)\n", why, wait, *retries-attempt)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			fail("--max-time %gs reached while waiting to retry", *maxTime)
+			return 28
+		}
 	}
 	defer resp.Body.Close()
 	if *verbose {
 		fmt.Fprintf(stderr, "< %s %s\n", resp.Proto, resp.Status)
+	}
+	if *failHTTP && resp.StatusCode >= 400 {
+		if !quiet {
+			fmt.Fprintf(stderr, "gatehouse get: The requested URL returned error: %s\n", resp.Status)
+		}
+		writeOutFormat(stdout, *writeOut, resp, 0, time.Since(start), redirects)
+		return 22
 	}
 	var w io.Writer = stdout
 	if *outFile != "" {
@@ -110,12 +238,27 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer f.Close()
 		w = f
 	}
-	n, err := io.Copy(w, resp.Body)
+	if *include || *head {
+		writeHead(w, resp)
+	}
+	var src io.Reader = resp.Body
+	if *outFile != "" && !*silent && !*head {
+		if bar := newBar(stderr, resp.ContentLength, "get"); bar != nil {
+			src = io.TeeReader(resp.Body, bar)
+			defer bar.Finish()
+		}
+	}
+	n, err := io.Copy(w, src)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			fail("--max-time %gs reached after %d bytes", *maxTime, n)
+			return 28
+		}
 		return fail("reading body: %v", err)
 	}
+	writeOutFormat(stdout, *writeOut, resp, n, time.Since(start), redirects)
 	if *asJSON {
-		sum := map[string]any{"url": u.String(), "status": resp.StatusCode, "bytes": n,
+		sum := map[string]any{"url": resp.Request.URL.String(), "status": resp.StatusCode, "bytes": n,
 			"elapsed_ms": time.Since(start).Milliseconds(), "scheme": usedScheme(resp)}
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(stderr, string(b))
@@ -130,6 +273,115 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// maxRedirects bounds -L (Go's http.Client stops at 10 too).
+const maxRedirects = 10
+
+// parseTarget reads the URL argument; one without a scheme is http://, as
+// curl takes it.
+func parseTarget(s string) (*url.URL, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an http:// or https:// URL", s)
+	}
+	return u, nil
+}
+
+// originGuard sends requests to the first URL's origin with the
+// command's credentials and requests elsewhere (after a redirect) without
+// them, as curl does without --location-trusted.
+type originGuard struct {
+	origin      string
+	creds, bare http.RoundTripper
+	trace       func(string, ...any)
+}
+
+func (g *originGuard) RoundTrip(r *http.Request) (*http.Response, error) {
+	if originOf(r.URL) == g.origin {
+		return g.creds.RoundTrip(r)
+	}
+	if g.trace != nil {
+		g.trace("%s is another origin than %s: no explicit credentials sent there", originOf(r.URL), g.origin)
+	}
+	return g.bare.RoundTrip(r)
+}
+
+// originOf is scheme://host:port with the default port made explicit.
+func originOf(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return strings.ToLower(u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port))
+}
+
+// retryable says whether --retry applies to an outcome, and why.
+func retryable(resp *http.Response, err error) (bool, string) {
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection refused") {
+			return true, err.Error()
+		}
+		return false, ""
+	}
+	switch resp.StatusCode {
+	case 408, 429, 500, 502, 503, 504:
+		return true, "HTTP " + resp.Status
+	}
+	return false, ""
+}
+
+// retryAfter is a Retry-After in seconds, capped at 10 minutes.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp == nil {
+		return 0
+	}
+	s, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || s <= 0 {
+		return 0
+	}
+	return min(time.Duration(s)*time.Second, 10*time.Minute)
+}
+
+func drainClose(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// writeHead writes the status line and headers as curl -i does.
+func writeHead(w io.Writer, resp *http.Response) {
+	fmt.Fprintf(w, "%s %s\r\n", resp.Proto, resp.Status)
+	resp.Header.Write(w)
+	io.WriteString(w, "\r\n")
+}
+
+// writeOutFormat expands curl's -w variables.
+func writeOutFormat(w io.Writer, format string, resp *http.Response, n int64, elapsed time.Duration, redirects int) {
+	if format == "" {
+		return
+	}
+	eff := ""
+	if resp.Request != nil {
+		eff = resp.Request.URL.String()
+	}
+	r := strings.NewReplacer(
+		"%{http_code}", fmt.Sprintf("%03d", resp.StatusCode),
+		"%{response_code}", fmt.Sprintf("%03d", resp.StatusCode),
+		"%{size_download}", strconv.FormatInt(n, 10),
+		"%{time_total}", fmt.Sprintf("%.6f", elapsed.Seconds()),
+		"%{url_effective}", eff,
+		"%{num_redirects}", strconv.Itoa(redirects),
+		"%{content_type}", resp.Header.Get("Content-Type"),
+		`\n`, "\n", `\t`, "\t", `\r`, "\r", "%%", "%",
+	)
+	io.WriteString(w, r.Replace(format))
+}
+
 // usedScheme is the scheme of the Authorization the final request carried.
 func usedScheme(resp *http.Response) string {
 	if resp.Request == nil {
@@ -140,87 +392,4 @@ func usedScheme(resp *http.Response) string {
 		return "none"
 	}
 	return s
-}
-
-// clientFlags are the client settings get and jobs add share.
-type clientFlags struct {
-	user, proxyUser, spn, delegation, implicitAllow, proxy, cacert, cert, key *string
-	pwStdin, insecure                                                         *bool
-	schemes, proxySchemes                                                     []string
-}
-
-func addClientFlags(fs *flag.FlagSet) *clientFlags {
-	c := &clientFlags{}
-	c.user = fs.String("u", "", "USER[:PASS] for the server")
-	c.pwStdin = fs.Bool("password-stdin", false, "read the password of -u (or -U) from stdin")
-	for _, s := range []string{"negotiate", "ntlm", "digest", "basic"} {
-		fs.BoolFunc(s, "use "+s+" with the server", func(string) error { c.schemes = append(c.schemes, s); return nil })
-		fs.BoolFunc("proxy-"+s, "use "+s+" with the proxy", func(string) error { c.proxySchemes = append(c.proxySchemes, s); return nil })
-	}
-	fs.BoolFunc("any", "pick the strongest offered scheme (default)", func(string) error { c.schemes = nil; return nil })
-	c.spn = fs.String("spn", "", "service principal name (default HTTP/host)")
-	c.delegation = fs.String("delegation", "none", "Kerberos delegation of a forwarded TGT: none, policy (servers the KDC marks ok-as-delegate) or always")
-	c.implicitAllow = fs.String("implicit-allow", "", "comma-separated hosts that may receive implicit Kerberos/NTLM credentials")
-	c.proxy = fs.String("x", "", "proxy URL")
-	fs.StringVar(c.proxy, "proxy", "", "proxy URL")
-	c.proxyUser = fs.String("U", "", "USER[:PASS] for the proxy")
-	fs.StringVar(c.proxyUser, "proxy-user", "", "USER[:PASS] for the proxy")
-	c.cacert = fs.String("cacert", "", "CA certificates (PEM) to verify the server")
-	c.cert = fs.String("cert", "", "client certificate (PEM)")
-	c.key = fs.String("key", "", "client certificate key (PEM)")
-	c.insecure = fs.Bool("k", false, "do not verify the server certificate")
-	fs.BoolVar(c.insecure, "insecure", false, "do not verify the server certificate")
-	return c
-}
-
-// config is the client.Config of the flags, with the credentials of -u
-// (or of u's userinfo, which is then removed from u) and -U, prompting
-// for passwords not given.
-func (c *clientFlags) config(u *url.URL, stdin io.Reader, stderr io.Writer) (client.Config, error) {
-	if _, err := client.ParseDelegation(*c.delegation); err != nil {
-		return client.Config{}, fmt.Errorf("--delegation: %w", err)
-	}
-	cfg := client.Config{Schemes: c.schemes, ProxySchemes: c.proxySchemes, SPN: *c.spn, Delegation: *c.delegation,
-		ProxyURL: *c.proxy, Insecure: *c.insecure, CACert: *c.cacert, Cert: *c.cert, Key: *c.key}
-	for _, h := range strings.Split(*c.implicitAllow, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			cfg.ImplicitAllow = append(cfg.ImplicitAllow, h)
-		}
-	}
-	if u.User != nil {
-		pw, _ := u.User.Password()
-		cfg.Server = &client.Credentials{User: u.User.Username(), Password: pw}
-		u.User = nil
-	}
-	if *c.user != "" {
-		cr, err := credentials(*c.user, *c.pwStdin, stdin, stderr, "server")
-		if err != nil {
-			return client.Config{}, err
-		}
-		cfg.Server = cr
-	}
-	if *c.proxy != "" && *c.proxyUser != "" {
-		cr, err := credentials(*c.proxyUser, *c.pwStdin && *c.user == "", stdin, stderr, "proxy")
-		if err != nil {
-			return client.Config{}, err
-		}
-		cfg.Proxy = cr
-	}
-	return cfg, nil
-}
-
-// credentials parses USER[:PASS], reading the password when it is absent.
-func credentials(v string, fromStdin bool, stdin io.Reader, stderr io.Writer, what string) (*client.Credentials, error) {
-	user, pass, ok := strings.Cut(v, ":")
-	if user == "" && !ok {
-		return nil, fmt.Errorf("%s user is empty", what)
-	}
-	if !ok {
-		pw, err := readPassword(stdin, stderr, fromStdin)
-		if err != nil {
-			return nil, fmt.Errorf("%s password: %w", what, err)
-		}
-		pass = pw
-	}
-	return &client.Credentials{User: user, Password: pass}, nil
 }

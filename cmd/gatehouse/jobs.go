@@ -97,7 +97,7 @@ func cmdJobs(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if u.User != nil {
 			fmt.Fprintln(stderr, "gatehouse jobs add: warning: credentials in the URL are deprecated (RFC 3986 §3.2.1); use -u")
 		}
-		cfg, err := cf.config(u, stdin, stderr)
+		cfg, err := cf.config(u, stdin, stderr, nil)
 		if err != nil {
 			return fail("%v", err)
 		}
