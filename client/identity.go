@@ -77,14 +77,13 @@ func identityKerberos(id *Identity) (*krbclient.Client, *credentials.CCache, err
 	return nil, nil, fmt.Errorf("%w (no ccache or keytab)", ErrNoKerberos)
 }
 
-// identityNTLM reads the Identity's NTLM user: NTLMUser's line, or the only
-// line.
+// identityNTLM reads the Identity's NTLM user: NTLMUser's line, else the
+// only line.
 func identityNTLM(id *Identity) (*Credentials, error) {
 	if len(id.NTLMUsers) == 0 {
 		return nil, fmt.Errorf("%w (no NTLM user file)", ErrNoImplicitNTLM)
 	}
-	var found *Credentials
-	n := 0
+	var all []*Credentials
 	sc := bufio.NewScanner(bytes.NewReader(id.NTLMUsers))
 	for line := 1; sc.Scan(); line++ {
 		l := strings.TrimSpace(sc.Text())
@@ -95,19 +94,35 @@ func identityNTLM(id *Identity) (*Credentials, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client: the job's NTLM user file line %d: %w", line, err)
 		}
-		n++
-		if id.NTLMUser == "" || strings.EqualFold(name, id.NTLMUser) {
-			found = c
-			if id.NTLMUser != "" {
-				return c, nil
-			}
+		if id.NTLMUser != "" && strings.EqualFold(name, id.NTLMUser) {
+			return c, nil
+		}
+		all = append(all, c)
+	}
+	if len(all) == 1 {
+		return all[0], nil
+	}
+	return nil, fmt.Errorf("%w: no entry for %q among the %d of the job's NTLM user file", ErrNoImplicitNTLM, id.NTLMUser, len(all))
+}
+
+// Check parses what the Identity holds (without logging in), so that a
+// job is refused when it is added rather than when it runs.
+func (id *Identity) Check() error {
+	if len(id.CCache) > 0 {
+		if _, err := parseCCache(id.CCache); err != nil {
+			return fmt.Errorf("client: ccache: %w", err)
 		}
 	}
-	if id.NTLMUser == "" && n == 1 {
-		return found, nil
+	if len(id.Keytab) > 0 {
+		kt := keytab.New()
+		if err := kt.Unmarshal(id.Keytab); err != nil {
+			return fmt.Errorf("client: keytab: %w", err)
+		}
 	}
-	if id.NTLMUser == "" {
-		return nil, fmt.Errorf("%w: the job's NTLM user file has %d entries; name one", ErrNoImplicitNTLM, n)
+	if len(id.NTLMUsers) > 0 {
+		if _, err := identityNTLM(id); err != nil {
+			return err
+		}
 	}
-	return nil, fmt.Errorf("%w: no entry for %q in the job's NTLM user file", ErrNoImplicitNTLM, id.NTLMUser)
+	return nil
 }

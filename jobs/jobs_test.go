@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -177,7 +178,7 @@ func TestCredentialsSealedAtRest(t *testing.T) {
 	if g, _ := st.Get(ctx, j.ID); g.Client.Server != nil {
 		t.Error("Get returned credentials")
 	}
-	n, err := st.next(ctx, time.Now())
+	n, _, err := st.next(ctx, time.Now())
 	if err != nil || n.Client.Server == nil || n.Client.Server.Password != "s3cret-server-pw" || n.Client.Proxy.User != "proxyuser" {
 		t.Fatalf("the worker's view: %+v %v", n, err)
 	}
@@ -185,7 +186,7 @@ func TestCredentialsSealedAtRest(t *testing.T) {
 	os.WriteFile(db+".key", []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
 	st2, _ := Open(db)
 	defer st2.Close()
-	if _, err := st2.next(ctx, time.Now()); err == nil || !strings.Contains(err.Error(), "do not open") {
+	if _, _, err := st2.next(ctx, time.Now()); err == nil || !strings.Contains(err.Error(), "do not open") {
 		t.Fatalf("wrong key: %v", err)
 	}
 	// a store others can read is refused
@@ -300,4 +301,88 @@ func FuzzContentRange(f *testing.F) {
 			t.Fatalf("%q: start %d total %d", v, start, total)
 		}
 	})
+}
+
+func TestPriorityOrdersQueue(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	var ids []string
+	for i, p := range []Priority{Low, Normal, Foreground} {
+		j, err := st.AddJob(ctx, "http://x.test/f", filepath.Join(dir, fmt.Sprint(i)), client.Config{}, Options{Priority: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	for _, want := range []string{ids[2], ids[1], ids[0]} {
+		j, _, err := st.next(ctx, time.Now())
+		if err != nil || j.ID != want {
+			t.Fatalf("next = %v %v, want %s", j, err, want)
+		}
+		if err := st.Cancel(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCancelWinsOverWorker: a cancel while the worker transfers is not
+// overwritten by the worker's next write.
+func TestCancelWinsOverWorker(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	j, _ := st.Add(ctx, "http://x.test/f", filepath.Join(t.TempDir(), "f"), client.Config{})
+	j.State = Transferring
+	if err := write(ctx, st.db, j, Queued); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Cancel(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	j.BytesDone, j.State = 10, Transferred
+	if err := st.save(ctx, j); !errors.Is(err, ErrChanged) {
+		t.Fatalf("worker's write after cancel: %v", err)
+	}
+	if g, _ := st.Get(ctx, j.ID); g.State != Cancelled {
+		t.Fatalf("state %s", g.State)
+	}
+	if err := st.Resume(ctx, j.ID); !errors.Is(err, ErrState) {
+		t.Fatalf("resume of a cancelled job: %v", err)
+	}
+	if err := st.Remove(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, j.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after remove: %v", err)
+	}
+}
+
+func TestSetCredentialsRequeues(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	j, _ := st.Add(ctx, "http://x.test/f", filepath.Join(t.TempDir(), "f"), client.Config{Server: &client.Credentials{User: "a", Password: "old"}})
+	j.State, j.Error = Error, "401"
+	write(ctx, st.db, j)
+	g, err := st.SetCredentials(ctx, j.ID, client.Config{Server: &client.Credentials{User: "a", Password: "new"},
+		Identity: &client.Identity{NTLMUsers: []byte("D:a:pw\n")}})
+	if err != nil || g.State != Queued || g.Error != "" {
+		t.Fatalf("%+v %v", g, err)
+	}
+	n, _, _ := st.next(ctx, time.Now())
+	if n.Client.Server.Password != "new" || n.Client.Identity == nil {
+		t.Fatalf("unsealed: %+v", n.Client)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]int64{"100": 100, "2K": 2048, "1m": 1 << 20, "3G": 3 << 30} {
+		if got, err := ParseRate(in); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"x", "-1", "0", "1T"} {
+		if _, err := ParseRate(bad); err == nil {
+			t.Errorf("ParseRate(%q) accepted", bad)
+		}
+	}
 }

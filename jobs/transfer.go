@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,9 @@ var (
 // progressEvery is how often progress is written to the store.
 const progressEvery = time.Second
 
+// notifyTimeout bounds a job's --notify-cmd.
+const notifyTimeout = time.Minute
+
 // Runner works through a store's jobs.
 type Runner struct {
 	Store *Store
@@ -29,7 +33,14 @@ type Runner struct {
 	// NewClient makes the HTTP client of a job (tests); nil: from the
 	// job's client.Config.
 	NewClient func(*Job) (*http.Client, error)
-	now       func() time.Time
+	// Progress, when set, is told a job's bytes as they move; done is
+	// true once when the attempt ends.
+	Progress func(j *Job, done bool)
+	// Idle, when set, is called when no job is runnable, once per idle
+	// spell; wake is when a job waiting to be retried comes due (zero:
+	// none is).
+	Idle func(wake time.Time)
+	now  func() time.Time
 }
 
 // Run transfers runnable jobs one after the other until ctx ends, or,
@@ -46,8 +57,9 @@ func (r *Runner) Run(ctx context.Context, once bool) error {
 		return err
 	}
 	defer release()
+	idle := false
 	for {
-		j, err := r.Store.next(ctx, r.now())
+		j, wake, err := r.Store.next(ctx, r.now())
 		if err != nil {
 			return err
 		}
@@ -55,6 +67,10 @@ func (r *Runner) Run(ctx context.Context, once bool) error {
 			if once {
 				return nil
 			}
+			if !idle && r.Idle != nil {
+				r.Idle(wake)
+			}
+			idle = true
 			select {
 			case <-ctx.Done():
 				return nil
@@ -62,6 +78,7 @@ func (r *Runner) Run(ctx context.Context, once bool) error {
 			}
 			continue
 		}
+		idle = false
 		r.transfer(ctx, j)
 		if ctx.Err() != nil {
 			return nil
@@ -76,11 +93,25 @@ func (e *permanentError) Error() string { return e.msg }
 
 // transfer runs one job to transferred, transient_error or error.
 func (r *Runner) transfer(ctx context.Context, j *Job) {
+	prev := j.State
 	j.State, j.Attempts = Transferring, j.Attempts+1
-	r.Store.save(ctx, j)
-	r.Log.Info("transferring", "job", j.ID, "url", j.URL, "from", j.BytesDone, "attempt", j.Attempts)
-	err := r.fetch(ctx, j)
+	if err := write(ctx, r.Store.db, j, prev); err != nil {
+		return // changed meanwhile (cancelled): look again
+	}
+	r.Log.Info("transferring", "job", j.ID, "kind", j.Kind, "url", j.URL, "from", j.BytesDone, "attempt", j.Attempts)
+	var err error
+	if j.Kind == Upload {
+		err = r.upload(ctx, j)
+	} else {
+		err = r.fetch(ctx, j)
+	}
+	if r.Progress != nil {
+		r.Progress(j, true)
+	}
 	switch {
+	case errors.Is(err, ErrChanged):
+		r.Log.Info("job changed by another command; dropped", "job", j.ID)
+		return
 	case err == nil:
 		j.State, j.Error, j.Attempts, j.NextTry = Transferred, "", 0, time.Time{}
 		r.Log.Info("transferred", "job", j.ID, "bytes", j.BytesDone)
@@ -102,7 +133,86 @@ func (r *Runner) transfer(ctx context.Context, j *Job) {
 		}
 		r.Log.Info("transfer failed", "job", j.ID, "state", j.State, "error", j.Error)
 	}
-	r.Store.save(context.WithoutCancel(ctx), j)
+	if err := r.Store.save(context.WithoutCancel(ctx), j); err != nil {
+		return
+	}
+	if j.State == Transferred || j.State == Error {
+		r.notify(j)
+	}
+}
+
+// notify runs the job's --notify-cmd (BITS's SetNotifyCmdLine) with
+// GATEHOUSE_JOB_ID, GATEHOUSE_JOB_STATE (and the URL and file) in its
+// environment, waiting for it up to notifyTimeout.
+func (r *Runner) notify(j *Job) {
+	if j.NotifyCmd == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", j.NotifyCmd)
+	cmd.Env = append(os.Environ(), "GATEHOUSE_JOB_ID="+j.ID, "GATEHOUSE_JOB_STATE="+string(j.State),
+		"GATEHOUSE_JOB_URL="+j.URL, "GATEHOUSE_JOB_FILE="+j.Dest)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.Log.Warn("notify command failed", "job", j.ID, "error", err, "output", string(out))
+	}
+}
+
+// limiter holds a transfer to a rate (bytes per second) by sleeping.
+type limiter struct {
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func newLimiter(rate int64) *limiter {
+	if rate <= 0 {
+		return nil
+	}
+	return &limiter{rate: rate, start: time.Now()}
+}
+
+// wait accounts n bytes and sleeps until they fit the rate.
+func (l *limiter) wait(ctx context.Context, n int) error {
+	if l == nil {
+		return nil
+	}
+	l.n += int64(n)
+	due := time.Duration(float64(l.n) / float64(l.rate) * float64(time.Second))
+	if d := due - time.Since(l.start); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// ParseRate reads curl's --limit-rate: bytes per second with an optional
+// K, M or G suffix (powers of 1024).
+func ParseRate(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("jobs: rate %q: want bytes per second, e.g. 500K or 2M", s)
+	}
+	return n * mult, nil
 }
 
 func (r *Runner) client(j *Job) (*http.Client, error) {
@@ -188,8 +298,15 @@ func (r *Runner) fetch(ctx context.Context, j *Job) error {
 		return err
 	}
 	j.BytesDone = have
-	r.Store.save(ctx, j) // the validators, at once: a worker killed now can still resume
+	// the validators, at once: a worker killed now can still resume
+	if err := r.Store.save(ctx, j); err != nil {
+		return err
+	}
 	buf := make([]byte, 64<<10)
+	if j.LimitRate > 0 && j.LimitRate < int64(len(buf)) {
+		buf = buf[:max(j.LimitRate/4, 1024)]
+	}
+	lim := newLimiter(j.LimitRate)
 	last := time.Now()
 	for {
 		n, rerr := resp.Body.Read(buf)
@@ -198,9 +315,17 @@ func (r *Runner) fetch(ctx context.Context, j *Job) error {
 				return &permanentError{"writing " + j.PartPath() + ": " + err.Error()}
 			}
 			j.BytesDone += int64(n)
+			if r.Progress != nil {
+				r.Progress(j, false)
+			}
 			if time.Since(last) > progressEvery {
 				last = time.Now()
-				r.Store.save(ctx, j)
+				if err := r.Store.save(ctx, j); err != nil {
+					return err
+				}
+			}
+			if err := lim.wait(ctx, n); err != nil {
+				return err
 			}
 		}
 		if rerr == io.EOF {
@@ -247,3 +372,5 @@ func contentRange(v string) (start, total int64, ok bool) {
 	}
 	return start, total, true
 }
+
+// upload is in upload.go.
