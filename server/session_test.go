@@ -154,3 +154,34 @@ func TestSessionAccountSource(t *testing.T) {
 		t.Fatalf("account disabled: %d", w.Code)
 	}
 }
+
+// A refresh re-seals the check time, never the session's end.
+func TestSessionRefreshKeepsExpiry(t *testing.T) {
+	st := testStore(t)
+	g, err := New(Options{Store: st, Secret: make([]byte, 32), SessionKeys: [][]byte{make([]byte, 32)},
+		SessionRevalidate: time.Nanosecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		[]Site{{Path: "/open", Schemes: []string{"basic"}, Sessions: true, Handler: WhoAmI()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a session sealed an hour ago, checked then
+	then := time.Now().Add(-time.Hour)
+	id := &Identity{User: "alice", Name: "alice", Scheme: "Basic", Mechanism: "password", account: "local"}
+	v, err := g.sessions.seal(id, "/open", then)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, old := g.sessions.openTimes(v, "/open", time.Now())
+	w := do(t, g.Wrap(nil), "GET", "/open", map[string]string{"Cookie": SessionCookie + "=" + v}, true)
+	cs := w.Result().Cookies()
+	if w.Code != 200 || len(cs) != 1 {
+		t.Fatalf("refresh: %d %v", w.Code, cs)
+	}
+	_, fresh := g.sessions.openTimes(cs[0].Value, "/open", time.Now())
+	if fresh.expires != old.expires || fresh.checked <= old.checked {
+		t.Fatalf("refreshed times %+v, were %+v", fresh, old)
+	}
+	if max := time.Until(time.Unix(old.expires, 0)); time.Duration(cs[0].MaxAge)*time.Second > max+time.Second {
+		t.Fatalf("Max-Age %d beyond the session's end", cs[0].MaxAge)
+	}
+}
