@@ -25,8 +25,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -39,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
@@ -162,9 +162,9 @@ type secrets struct {
 
 // Store keeps jobs in SQLite (mode 0600) with their credentials sealed.
 type Store struct {
-	db   *sql.DB
-	path string
-	aead cipher.AEAD
+	db     *sql.DB
+	path   string
+	sealer *seal.Sealer
 }
 
 // ErrNotFound is returned for an unknown job id.
@@ -227,12 +227,14 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	f.Close()
-	key, err := loadKey(path + ".key")
+	keys, err := seal.LoadKeys(path + ".key")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jobs: key: %w", err)
 	}
-	block, _ := aes.NewCipher(key)
-	aead, _ := cipher.NewGCM(block)
+	sealer, err := seal.New(keys)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: key: %w", err)
+	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -248,45 +250,7 @@ func Open(path string) (*Store, error) {
 			return nil, fmt.Errorf("jobs: upgrading %s: %w", path, err)
 		}
 	}
-	return &Store{db: db, path: path, aead: aead}, nil
-}
-
-// loadKey reads the 32-byte key, making it on first use.
-func loadKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("jobs: key: %w", err)
-		}
-		_, err = f.Write([]byte(hex.EncodeToString(key) + "\n"))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("jobs: key: %w", err)
-		}
-		return key, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("jobs: key: %w", err)
-	}
-	key, err := hex.DecodeString(string(trimNL(b)))
-	if err != nil || len(key) != 32 {
-		return nil, fmt.Errorf("jobs: key file %s is not 32 hex-encoded bytes", path)
-	}
-	return key, nil
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return &Store{db: db, path: path, sealer: sealer}, nil
 }
 
 // ErrWorkerRunning is returned when another worker has the store.
@@ -324,22 +288,14 @@ func (s *Store) seal(id string, c *client.Config) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(pt)+s.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return s.aead.Seal(nonce, nonce, pt, []byte(id)), nil
+	return s.sealer.Seal(pt, []byte(id))
 }
 
 func (s *Store) unseal(id string, b []byte, c *client.Config) error {
 	if len(b) == 0 {
 		return nil
 	}
-	n := s.aead.NonceSize()
-	if len(b) < n+s.aead.Overhead() {
-		return errors.New("jobs: sealed credentials are truncated")
-	}
-	pt, err := s.aead.Open(nil, b[:n], b[n:], []byte(id))
+	pt, err := s.sealer.Open(b, []byte(id))
 	if err != nil {
 		return fmt.Errorf("jobs: job %s: credentials do not open with %s.key (was the key replaced?)", id, s.path)
 	}

@@ -1,22 +1,17 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/accounts"
+
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 )
 
 // Sessions spare a client the authentication work on every request, like
@@ -41,67 +36,23 @@ const SessionCookie = "gatehouse_session"
 const maxSessionCookie = 8 << 10
 
 type sessionSealer struct {
-	aeads    []cipher.AEAD // first seals
+	keys     *seal.Sealer // first seals
 	lifetime time.Duration
 }
 
 // LoadSessionKeys reads (creating with one fresh key if missing) the key
-// file.
-func LoadSessionKeys(path string) ([][]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		k := make([]byte, 32)
-		if _, err := rand.Read(k); err != nil {
-			return nil, fmt.Errorf("server: session key: %w", err)
-		}
-		line := base64.StdEncoding.EncodeToString(k) + "\n"
-		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
-			return nil, fmt.Errorf("server: session key: %w", err)
-		}
-		return [][]byte{k}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("server: session keys: %w", err)
-	}
-	var keys [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, err := base64.StdEncoding.DecodeString(line)
-		if err != nil || len(k) != 32 {
-			return nil, fmt.Errorf("server: %s line %d: want a base64 32-byte key", path, n)
-		}
-		keys = append(keys, k)
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("server: %s holds no key", path)
-	}
-	return keys, nil
-}
+// file: the format of package seal.
+func LoadSessionKeys(path string) ([][]byte, error) { return seal.LoadKeys(path) }
 
 func newSessionSealer(keys [][]byte, lifetime time.Duration) (*sessionSealer, error) {
 	if lifetime <= 0 {
 		lifetime = DefaultSessionLifetime
 	}
-	s := &sessionSealer{lifetime: lifetime}
-	for _, k := range keys {
-		block, err := aes.NewCipher(k)
-		if err != nil {
-			return nil, fmt.Errorf("server: session key: %w", err)
-		}
-		a, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("server: session key: %w", err)
-		}
-		s.aeads = append(s.aeads, a)
+	k, err := seal.New(keys)
+	if err != nil {
+		return nil, fmt.Errorf("server: session keys: %w", err)
 	}
-	if len(s.aeads) == 0 {
-		return nil, errors.New("server: no session key")
-	}
-	return s, nil
+	return &sessionSealer{keys: k, lifetime: lifetime}, nil
 }
 
 // seal returns the cookie value for a new session of id on site.
@@ -114,12 +65,11 @@ func (s *sessionSealer) sealTimes(id *Identity, site string, t sessionTimes) (st
 	if err != nil {
 		return "", err
 	}
-	a := s.aeads[0]
-	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(pt)+a.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
+	ct, err := s.keys.Seal(pt, []byte(site))
+	if err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(a.Seal(nonce, nonce, pt, []byte(site))), nil
+	return base64.RawURLEncoding.EncodeToString(ct), nil
 }
 
 // open returns the identity in a cookie value, or nil if it is not a valid,
@@ -139,22 +89,16 @@ func (s *sessionSealer) openTimes(v, site string, now time.Time) (*Identity, ses
 	if err != nil || len(v) != base64.RawURLEncoding.EncodedLen(len(ct)) {
 		return nil, sessionTimes{}
 	}
-	for _, a := range s.aeads {
-		if len(ct) < a.NonceSize()+a.Overhead() {
-			return nil, sessionTimes{}
-		}
-		pt, err := a.Open(nil, ct[:a.NonceSize()], ct[a.NonceSize():], []byte(site))
-		if err != nil {
-			continue
-		}
-		id, sealedSite, t, err := unmarshalSession(pt)
-		if err != nil || sealedSite != site || now.Unix() > t.expires {
-			return nil, sessionTimes{}
-		}
-		id.Session = true
-		return id, t
+	pt, err := s.keys.Open(ct, []byte(site))
+	if err != nil {
+		return nil, sessionTimes{}
 	}
-	return nil, sessionTimes{}
+	id, sealedSite, t, err := unmarshalSession(pt)
+	if err != nil || sealedSite != site || now.Unix() > t.expires {
+		return nil, sessionTimes{}
+	}
+	id.Session = true
+	return id, t
 }
 
 // setCookie adds the session cookie to a response whose request was
