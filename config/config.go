@@ -27,9 +27,6 @@ import (
 //go:embed default.yaml
 var defaultYAML []byte
 
-// DefaultYAML is the embedded default configuration.
-func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
-
 // Config is the whole file.
 type Config struct {
 	StateDir           string             `yaml:"state_dir"`
@@ -54,6 +51,11 @@ type Config struct {
 	TLSCipherSuites []string   `yaml:"tls_cipher_suites"`
 	Directory       *Directory `yaml:"directory"`
 	Basic           Basic      `yaml:"basic"`
+	// Authorization applies to every site, after the site's own rules
+	// and those of the sites enclosing it (ASP.NET's inheritance).
+	Authorization []RuleYAML `yaml:"authorization"`
+	// Admin is the listener of /metrics, /healthz and /readyz.
+	Admin Admin `yaml:"admin"`
 
 	// Dir is the directory relative paths are resolved against (the
 	// config file's, or the working directory for the default).
@@ -177,6 +179,15 @@ type Digest struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 	Format string `yaml:"format"` // text | json
+	// Access logs one line per request (msg=access) in the same format.
+	Access bool `yaml:"access"`
+}
+
+// Admin is the operational listener: /metrics, /healthz, /readyz. With
+// an address set they are served there only, never on the public
+// listeners.
+type Admin struct {
+	Addr string `yaml:"addr"`
 }
 
 // Site is one virtual directory.
@@ -372,6 +383,19 @@ func (c *Config) validate() error {
 		}
 		if l.ClientCA != "" {
 			hasClientCA = true
+		}
+	}
+	if c.Admin.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Addr); err != nil {
+			return fmt.Errorf("admin.addr: %q: %v", c.Admin.Addr, err)
+		}
+		if seen[c.Admin.Addr] && !strings.HasSuffix(c.Admin.Addr, ":0") {
+			return fmt.Errorf("admin.addr: %q is also in listen", c.Admin.Addr)
+		}
+	}
+	for j, r := range c.Authorization {
+		if _, err := r.Rule(); err != nil {
+			return fmt.Errorf("authorization[%d]: %v", j, err)
 		}
 	}
 	for _, m := range c.Certificate.Map {

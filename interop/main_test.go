@@ -83,7 +83,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var listenRE = regexp.MustCompile(`msg=listening url=(https?)://([0-9.:\[\]]+)/`)
+var listenRE = regexp.MustCompile(`(?:msg=listening url=|"msg":"listening","url":")(https?)://([0-9.:\[\]]+)/`)
+
+var adminRE = regexp.MustCompile(`msg="admin listening" url=(http://[0-9.:\[\]]+)/`)
 
 // serve starts `gatehouse serve` in dir (with --config cfg when cfg is not
 // empty) and waits until every listener is up. It is stopped with SIGTERM
@@ -115,6 +117,7 @@ func serve(t *testing.T, dir, cfg string, listeners int) *instance {
 			if m := listenRE.FindStringSubmatch(line); m != nil {
 				found <- m[1] + "://" + m[2]
 			}
+
 		}
 	}()
 	exited := make(chan error, 1)
@@ -151,6 +154,18 @@ func serve(t *testing.T, dir, cfg string, listeners int) *instance {
 		}
 	})
 	return inst
+}
+
+// admin waits until the admin listener has been logged and returns its
+// URL (http://127.0.0.1:port).
+func (i *instance) admin(t *testing.T) string {
+	t.Helper()
+	l := i.waitLog(func(l string) bool { return adminRE.MatchString(l) })
+	m := adminRE.FindStringSubmatch(l)
+	if m == nil {
+		t.Fatalf("no admin listener in the log:\n%s", l)
+	}
+	return m[1]
 }
 
 // run runs a command and returns stdout; stderr goes to the test log on

@@ -38,6 +38,7 @@ sites: [{path: /, auth: [negotiate]}]
 state_dir: ./state
 accounts: ./gatehouse.db
 listen: [{addr: 127.0.0.1:0}]
+admin: {addr: 127.0.0.1:0}   # /metrics: the proxy at / owns every public path
 kerberos: {keytab: %s, krb5_conf: %s, service_account: HTTP/localhost@%s}
 sites:
   - {path: /, auth: [negotiate, digest], handler: proxy, upstream: %q, upstream_auth: service, upstream_spn: HTTP/elsewhere}
@@ -62,7 +63,7 @@ sites:
 	if l := front.waitLog(func(l string) bool { return strings.Contains(l, "no-such-service") }); !strings.Contains(l, "no credentials for the upstream") {
 		t.Errorf("the refusal is not logged:\n%s", l)
 	}
-	metrics, _ := run(t, nil, curl, "-s", front.HTTP+"/metrics")
+	metrics, _ := run(t, nil, curl, "-s", front.admin(t)+"/metrics")
 	if !strings.Contains(metrics, `gatehouse_upstream_auth_total{mode="service",outcome="ok",upstream="`+strings.TrimPrefix(upstream, "http://")+`"} 4`) {
 		t.Errorf("metrics:\n%s", metrics)
 	}

@@ -31,6 +31,7 @@ sites: [{path: /, auth: [negotiate]}]
 state_dir: ./state
 accounts: ./gatehouse.db
 listen: [{addr: 127.0.0.1:0}]
+admin: {addr: 127.0.0.1:0}              # /metrics: the proxy at / owns every public path
 kerberos: {keytab: %s, krb5_conf: %s}   # krb5_conf: where the front finds the KDC
 sites:
   - {path: /, auth: [negotiate], handler: proxy, upstream: %q, upstream_auth: negotiate, upstream_spn: HTTP/elsewhere}
@@ -63,7 +64,7 @@ sites:
 			if l := f.waitLog(func(l string) bool { return strings.Contains(l, "no credentials for the upstream") }); !strings.Contains(l, "no credentials for the upstream") {
 				t.Errorf("not logged:\n%s", l)
 			}
-			metrics, _ := run(t, nil, curl, "-s", f.HTTP+"/metrics")
+			metrics, _ := run(t, nil, curl, "-s", f.admin(t)+"/metrics")
 			u, _ := url.Parse(c.upstream)
 			host := u.Host
 			for _, m := range []string{`gatehouse_upstream_auth_total{mode="negotiate",outcome="ok",upstream="` + host + `"} 2`, `gatehouse_upstream_auth_total{mode="negotiate",outcome="refused",upstream="` + host + `"} 1`} {

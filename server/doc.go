@@ -12,6 +12,7 @@
 // denies and 403 to an authenticated one.
 //
 // The package composes protocol packages; it does not implement the
-// protocols itself. Server.Run runs listeners from a config.Config; a Go
-// program can instead build a Gate with New and wrap its own handler.
+// protocols itself, and it does not read Gatehouse's configuration file:
+// internal/daemon turns that into listeners and a Gate for `gatehouse
+// serve`; a Go program builds a Gate with New and wraps its own handler.
 package server

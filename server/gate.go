@@ -91,6 +91,9 @@ type Options struct {
 	Directory GroupDirectory
 	// BasicKDC checks Basic passwords with the KDC instead of the store.
 	BasicKDC *KDCVerifier
+	// Authorization is checked for every site after its own rules and
+	// those of the sites enclosing it (see inheritRules).
+	Authorization authz.Rules
 }
 
 // Gate is the authentication middleware.
@@ -244,6 +247,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 		g.sites = append(g.sites, st)
 	}
 	sort.SliceStable(g.sites, func(i, j int) bool { return len(g.sites[i].path) > len(g.sites[j].path) })
+	inheritRules(g.sites, o.Authorization)
 	return g, nil
 }
 
@@ -286,6 +290,7 @@ func (g *Gate) Wrap(next http.Handler) http.Handler {
 		if id == nil {
 			return
 		}
+		noteIdentity(r, id)
 		if ok, rule := st.rules.Decide(subjectOf(id), r.Method); !ok {
 			if g.sessionDenied(w, r, st, id, note) {
 				return
@@ -296,7 +301,7 @@ func (g *Gate) Wrap(next http.Handler) http.Handler {
 				return
 			}
 			g.log.Info("authorization denied", "user", id.User, "rule", rule, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-			http.Error(w, "403 Forbidden: access is denied by the authorization rules", http.StatusForbidden)
+			writeForbiddenPage(w, id, "The authorization rules of this site refused "+r.Method+" "+r.URL.Path+" to you.")
 			return
 		}
 		g.sessionAllowed(w, r, st, id, note)
@@ -352,7 +357,7 @@ func (g *Gate) authenticateCredentials(w http.ResponseWriter, r *http.Request, s
 		if err != nil {
 			g.metrics.attempt("Certificate", "failure")
 			g.log.Info("authentication failed", "scheme", "Certificate", "reason", err.Error(), "path", r.URL.Path, "remote", r.RemoteAddr)
-			http.Error(w, "403 Forbidden: the client certificate is not accepted", http.StatusForbidden)
+			writeForbiddenPage(w, nil, "The client certificate your browser sent is not accepted here.")
 			return nil, false
 		}
 		g.metrics.attempt("Certificate", "success")
@@ -473,16 +478,16 @@ func (g *Gate) unauthorized(w http.ResponseWriter, r *http.Request, st *site, st
 	if len(chs) == 0 {
 		if st.cert != nil {
 			// IIS 403.7: there is no HTTP challenge for a certificate
-			http.Error(w, "403 Forbidden: this site requires a client certificate", http.StatusForbidden)
+			writeForbiddenPage(w, nil, "This site requires a client certificate, and your browser sent none.")
 			return
 		}
-		http.Error(w, "403 Forbidden: no authentication scheme is available for this request", http.StatusForbidden)
+		writeForbiddenPage(w, nil, "No authentication scheme is available for this request (Basic, for one, needs HTTPS).")
 		return
 	}
 	for _, c := range chs {
 		w.Header().Add("WWW-Authenticate", c)
 	}
-	http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+	writeUnauthorizedPage(w, r, chs, stale, st.cert != nil)
 }
 
 func (g *Gate) badRequest(w http.ResponseWriter, r *http.Request, scheme, reason string) {

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"html/template"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -35,25 +34,8 @@ func WhoAmI() http.Handler {
 	})
 }
 
-var whoamiHTML = template.Must(template.New("whoami").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>Gatehouse: who am I</title></head>
-<body>
-<h1>{{if .Anonymous}}Anonymous{{else}}{{.User}}{{end}}</h1>
-<table>
-<tr><th>user</th><td id="user">{{.User}}</td></tr>
-<tr><th>name</th><td id="name">{{.Name}}</td></tr>
-<tr><th>domain</th><td id="domain">{{.Domain}}</td></tr>
-<tr><th>scheme</th><td id="scheme">{{.Scheme}}</td></tr>
-<tr><th>mechanism</th><td id="mechanism">{{.Mechanism}}</td></tr>
-<tr><th>groups</th><td id="groups">{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</td></tr>
-<tr><th>sids</th><td id="sids">{{range $i, $g := .SIDs}}{{if $i}}, {{end}}{{$g}}{{end}}</td></tr>
-<tr><th>service name</th><td id="service_name">{{if .ServiceName}}{{.ServiceName}}{{else}}(none){{end}}</td></tr>
-<tr><th>channel binding</th><td id="channel_binding">{{.ChannelBinding}}</td></tr>
-<tr><th>delegated</th><td id="delegated">{{.Delegated}}</td></tr>
-<tr><th>session</th><td id="session">{{.Session}}</td></tr>
-</table>
-</body></html>
-`))
+// whoamiHTML is the whoami page of pages.go.
+var whoamiHTML = pages.Lookup("whoami")
 
 // Static serves files under root for the site at prefix; when root is a
 // regular file, every request gets that file. The path is resolved once,

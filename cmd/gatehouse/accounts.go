@@ -51,7 +51,8 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 		}
 		pos = append(pos, a)
 	}
-	return append(flags, pos...)
+	// "--" keeps a positional argument that starts with "-" one
+	return append(append(flags, "--"), pos...)
 }
 
 func cmdAccounts(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -91,6 +92,22 @@ func cmdAccounts(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gatehouse accounts %s: want %d argument(s), got %d\n", sub, n, len(pos))
 		return 2
 	}
+	for i, name := range pos {
+		what := "account"
+		if strings.HasPrefix(sub, "group") && i == 0 {
+			what = "group"
+		}
+		if !accounts.ValidName(name) || strings.HasPrefix(name, "-") {
+			fmt.Fprintf(stderr, "gatehouse accounts %s: %q is not a valid %s name (1 to 64 printable characters, none of \" / \\ [ ] : ; | = , + * ? < > @, no space at either end, not starting with -)\n", sub, name, what)
+			return 2
+		}
+	}
+	for _, g := range groups {
+		if !accounts.ValidName(g) || strings.HasPrefix(g, "-") {
+			fmt.Fprintf(stderr, "gatehouse accounts %s: %q is not a valid group name\n", sub, g)
+			return 2
+		}
+	}
 	path, realm := *db, ""
 	if *cfgPath != "" {
 		cfg, err := config.Load(*cfgPath)
@@ -105,6 +122,14 @@ func cmdAccounts(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if path == "" {
 		path = "./gatehouse.db"
+	}
+	if sub != "add" {
+		// only add creates a store; the others would make an empty one
+		// where a typo pointed them and report nothing wrong
+		if _, err := os.Stat(path); err != nil {
+			fmt.Fprintf(stderr, "gatehouse accounts %s: no account store at %s (gatehouse accounts add creates one): %v\n", sub, path, errors.Unwrap(err))
+			return 1
+		}
 	}
 	st, err := accounts.Open(path, realm)
 	if err != nil {

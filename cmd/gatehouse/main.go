@@ -1,11 +1,12 @@
 // Command gatehouse is the Gatehouse server, account tool and client.
-// See CONTRACT.md for the commands and flags.
+// docs/CONFIG.md lists the commands and flags.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 )
 
@@ -15,7 +16,7 @@ var version = "dev"
 const usage = `usage: gatehouse <command> [flags]
 
 commands:
-  serve [--config FILE]            run the server (no config: the embedded default)
+  serve [--config FILE] [--check]  run the server (no config: the embedded default)
   accounts add NAME [--password-stdin] [--group G]... [--db FILE]
   accounts passwd NAME [--password-stdin] [--db FILE]
   accounts del NAME [--db FILE]
@@ -25,6 +26,8 @@ commands:
   jobs add URL -o FILE [get's flags] | list | show ID | run [--once] | resume | complete | cancel | remove ID
                                    BITS-style background downloads (gatehouse jobs help)
   version                          version and build info
+
+Every command takes --help (for example: gatehouse accounts add --help).
 `
 
 func main() {
@@ -36,9 +39,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	if printHelp(args, stdout) {
+		return 0
+	}
 	switch args[0] {
 	case "serve":
-		return cmdServe(args[1:], stderr)
+		return cmdServe(args[1:], stdout, stderr)
 	case "accounts":
 		return cmdAccounts(args[1:], stdin, stdout, stderr)
 	case "get":
@@ -46,20 +52,44 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "jobs":
 		return cmdJobs(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintf(stdout, "gatehouse %s\n", version)
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			fmt.Fprintf(stdout, "go %s\n", bi.GoVersion)
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified" {
-					fmt.Fprintf(stdout, "%s %s\n", s.Key, s.Value)
-				}
-			}
-		}
+		printVersion(stdout)
 		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help":
+		if !printHelp(append(args[1:], "--help"), stdout) {
+			fmt.Fprint(stdout, usage)
+		}
 		return 0
 	}
 	fmt.Fprintf(stderr, "gatehouse: unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+// printVersion prints the version (set with -ldflags "-X main.version=…",
+// else the module's version), the commit and the Go version, from the
+// build information the Go toolchain records.
+func printVersion(w io.Writer) {
+	v, commit, modified, when, goVersion := version, "unknown", "", "", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = " (modified)"
+				}
+			}
+		}
+	}
+	fmt.Fprintf(w, "gatehouse %s\ncommit %s%s\n", v, commit, modified)
+	if when != "" {
+		fmt.Fprintf(w, "built from a commit of %s\n", when)
+	}
+	fmt.Fprintf(w, "go %s %s/%s\n", goVersion, runtime.GOOS, runtime.GOARCH)
 }

@@ -12,14 +12,47 @@ import (
 	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/config"
-	"github.com/gatehouse-auth/gatehouse/server"
+	"github.com/gatehouse-auth/gatehouse/internal/daemon"
 )
 
-func cmdServe(args []string, stderr io.Writer) int {
+const serveHelp = `usage: gatehouse serve [--config FILE] [--check]
+
+Runs the server. With no --config, the embedded default: HTTP on
+127.0.0.1:8080, HTTPS on 127.0.0.1:8443 (self-signed), accounts in
+./gatehouse.db, / anonymous and /whoami behind Negotiate, NTLM, Digest
+and Basic.
+
+Signals: SIGHUP reloads the config file (and the keytab, certificates,
+CRLs and session keys it names) without dropping connections; a config
+that fails to load leaves the running one and the reason is logged.
+SIGTERM and SIGINT stop accepting and let requests in flight finish.
+A keytab that changes on disk is picked up without a signal.
+
+flags:
+  --config FILE   YAML configuration (docs/CONFIG.md)
+  --check         validate the configuration and what it names (keytab,
+                  certificates, CRLs, static roots…), print one line per
+                  problem, exit 0 (good) or 1; nothing is created or served
+  --cpuprofile F  write a CPU profile to F until shutdown (for bench/)
+
+examples:
+  gatehouse serve
+  gatehouse serve --config /etc/gatehouse/gatehouse.yaml
+  gatehouse serve --config /etc/gatehouse/gatehouse.yaml --check
+  kill -HUP $(pidof gatehouse)     # reload
+`
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveHelp) }
 	cfgPath := fs.String("config", "", "YAML config file (default: the embedded default)")
+	check := fs.Bool("check", false, "validate the configuration and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to FILE until shutdown (for bench/)")
+	if helpAsked(args) {
+		fmt.Fprint(stdout, serveHelp)
+		return 0
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -27,12 +60,27 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gatehouse serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	var cfg *config.Config
-	var err error
-	if *cfgPath != "" {
-		cfg, err = config.Load(*cfgPath)
-	} else {
-		cfg, err = config.Default()
+	load := func() (*config.Config, error) {
+		if *cfgPath != "" {
+			return config.Load(*cfgPath)
+		}
+		return config.Default()
+	}
+	cfg, err := load()
+	if *check {
+		if err != nil {
+			fmt.Fprintf(stdout, "%v\n", err)
+			return 1
+		}
+		problems := daemon.Check(cfg)
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p)
+		}
+		if len(problems) > 0 {
+			return 1
+		}
+		fmt.Fprintln(stdout, "configuration ok")
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
@@ -42,7 +90,12 @@ func cmdServe(args []string, stderr io.Writer) int {
 	if *cfgPath == "" {
 		log.Info("running the embedded default configuration (gatehouse serve --config FILE to change it)")
 	}
-	run, err := server.Start(cfg, log)
+	// SIGHUP is caught before the listeners open: its default action
+	// would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	run, err := daemon.Start(cfg, log, daemon.Options{Notify: daemon.SdNotify})
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
 		return 1
@@ -61,6 +114,26 @@ func cmdServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			log.Info("SIGHUP: reloading the configuration", "config", *cfgPath)
+			next, err := load()
+			if err == nil {
+				err = run.Reload(next)
+			}
+			if err != nil {
+				log.Error("reload failed; the running configuration stays", "error", err)
+				continue
+			}
+			// the log's level and format are not reloaded: they are the
+			// process's stderr, set once
+		}
+	}()
 	if err := run.Wait(ctx); err != nil {
 		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
 		return 1

@@ -1,4 +1,4 @@
-package server
+package daemon
 
 import (
 	"crypto/tls"
@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/client"
 	"github.com/gatehouse-auth/gatehouse/config"
 	"github.com/gatehouse-auth/gatehouse/directory"
+	"github.com/gatehouse-auth/gatehouse/server"
 )
 
 // newDirectory builds the directory of cfg.Directory and tries it once:
@@ -28,18 +29,18 @@ func newDirectory(cfg *config.Config, kt *keytab.Keytab, krb5Conf string, log *s
 	var err error
 	if dc.CAFile != "" {
 		if c.RootCAs, err = directory.LoadCAFile(cfg.Path(dc.CAFile)); err != nil {
-			return nil, fmt.Errorf("server: directory.ca_file: %w", err)
+			return nil, fmt.Errorf("daemon: directory.ca_file: %w", err)
 		}
 	}
 	switch dc.Bind {
 	case directory.BindSimple:
 		if c.Password, err = directory.ReadPasswordFile(cfg.Path(dc.PasswordFile)); err != nil {
-			return nil, fmt.Errorf("server: directory.password_file: %w", err)
+			return nil, fmt.Errorf("daemon: directory.password_file: %w", err)
 		}
 	case directory.BindKerberos:
 		kcfg, err := client.LoadKrb5Config(krb5Conf)
 		if err != nil {
-			return nil, fmt.Errorf("server: directory.bind kerberos: %w", err)
+			return nil, fmt.Errorf("daemon: directory.bind kerberos: %w", err)
 		}
 		name, realm, err := serviceAccountName(cfg, kt)
 		if err != nil {
@@ -49,11 +50,11 @@ func newDirectory(cfg *config.Config, kt *keytab.Keytab, krb5Conf string, log *s
 	}
 	d, err := directory.New(c)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	if err := d.Check(); err != nil {
 		if refusedConfig(err) {
-			return nil, fmt.Errorf("server: %w", err)
+			return nil, fmt.Errorf("daemon: %w", err)
 		}
 		log.Error("directory unavailable; rules that need groups refuse requests until it answers", "directory", dc.URL, "error", err)
 	} else {
@@ -95,20 +96,20 @@ func serviceAccountName(cfg *config.Config, kt *keytab.Keytab) (string, string, 
 		}
 	}
 	if realm == "" {
-		return "", "", fmt.Errorf("server: kerberos.service_account %q: no realm, and no keytab entry names it", cfg.Kerberos.ServiceAccount)
+		return "", "", fmt.Errorf("daemon: kerberos.service_account %q: no realm, and no keytab entry names it", cfg.Kerberos.ServiceAccount)
 	}
 	return name, realm, nil
 }
 
 // newBasicKDC builds basic.verifier: kerberos.
-func newBasicKDC(cfg *config.Config, kt *keytab.Keytab, krb5Conf string) (*KDCVerifier, error) {
+func newBasicKDC(cfg *config.Config, kt *keytab.Keytab, krb5Conf string) (*server.KDCVerifier, error) {
 	kcfg, err := client.LoadKrb5Config(krb5Conf)
 	if err != nil {
-		return nil, fmt.Errorf("server: basic.verifier kerberos: %w", err)
+		return nil, fmt.Errorf("daemon: basic.verifier kerberos: %w", err)
 	}
 	spn := ""
 	if len(cfg.Kerberos.ServicePrincipals) > 0 {
 		spn = cfg.Kerberos.ServicePrincipals[0]
 	}
-	return NewKDCVerifier(kcfg, kt, spn, "")
+	return server.NewKDCVerifier(kcfg, kt, spn, "")
 }

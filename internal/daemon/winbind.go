@@ -1,4 +1,4 @@
-package server
+package daemon
 
 import (
 	"bufio"
@@ -34,10 +34,10 @@ const winbindTimeout = 15 * time.Second
 func newWinbind(cmdline string) (*winbind, error) {
 	argv := strings.Fields(cmdline)
 	if len(argv) == 0 {
-		return nil, errors.New("server: ntlm.ntlm_auth is empty")
+		return nil, errors.New("daemon: ntlm.ntlm_auth is empty")
 	}
 	if _, err := exec.LookPath(argv[0]); err != nil {
-		return nil, fmt.Errorf("server: ntlm.ntlm_auth: %w", err)
+		return nil, fmt.Errorf("daemon: ntlm.ntlm_auth: %w", err)
 	}
 	return &winbind{argv: argv}, nil
 }
@@ -54,10 +54,17 @@ func (w *winbind) start() error {
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("server: starting ntlm_auth: %w", err)
+		return fmt.Errorf("daemon: starting ntlm_auth: %w", err)
 	}
 	w.cmd, w.in, w.out = cmd, in, bufio.NewReader(out)
 	return nil
+}
+
+// Close stops the helper; a later Verify would start another.
+func (w *winbind) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stop()
 }
 
 func (w *winbind) stop() {
@@ -94,14 +101,14 @@ func (w *winbind) Verify(user, domain string, challenge [8]byte, nt, lm []byte) 
 	defer timer.Stop()
 	if _, err := io.WriteString(w.in, req.String()); err != nil {
 		w.stop()
-		return nil, fmt.Errorf("server: ntlm_auth: %w", err)
+		return nil, fmt.Errorf("daemon: ntlm_auth: %w", err)
 	}
 	fields := map[string]string{}
 	for {
 		line, err := w.out.ReadString('\n')
 		if err != nil {
 			w.stop()
-			return nil, fmt.Errorf("server: ntlm_auth: %w", err)
+			return nil, fmt.Errorf("daemon: ntlm_auth: %w", err)
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "." {
@@ -126,7 +133,7 @@ func (w *winbind) Verify(user, domain string, challenge [8]byte, nt, lm []byte) 
 	}
 	key, err := hex.DecodeString(fields["User-Session-Key"])
 	if err != nil || len(key) != 16 {
-		return nil, errors.New("server: ntlm_auth returned no user session key")
+		return nil, errors.New("daemon: ntlm_auth returned no user session key")
 	}
 	return key, nil
 }
