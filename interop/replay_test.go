@@ -49,6 +49,7 @@ func TestKerberosReplayCacheFull(t *testing.T) {
 state_dir: ./state
 accounts: ./gatehouse.db
 listen: [{addr: 127.0.0.1:0}]
+admin: {addr: 127.0.0.1:0}   # /metrics: / requires a login
 kerberos:
   keytab: `+k.Keytab+`
   replay_cache_entries: 1024
@@ -83,7 +84,7 @@ sites:
 	if c := strings.Count(l, "kerberos replay cache full"); c != 1 {
 		t.Errorf("narrowed window logged %d times in well under a minute, want once", c)
 	}
-	resp, err := http.Get(s.HTTP + "/metrics")
+	resp, err := http.Get(s.admin(t) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

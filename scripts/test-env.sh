@@ -19,6 +19,7 @@ PKGS=(
   squid apache2-utils       # an authenticating forward proxy (Basic, Negotiate) and htpasswd
   openssl                   # openssl ocsp: an OCSP responder for client certificates
   redis-server              # shared state of several instances (cluster.redis)
+  systemd                   # systemd-analyze verify dist/gatehouse.service
 )
 
 log() { echo "test-env: $*" >&2; }

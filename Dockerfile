@@ -1,0 +1,25 @@
+# A static gatehouse on distroless, as a non-root user.
+#   docker build -t gatehouse .
+#   docker run -p 8080:8080 -v gatehouse-state:/var/lib/gatehouse \
+#     -v $PWD/gatehouse.yaml:/etc/gatehouse/gatehouse.yaml:ro gatehouse
+# The config's listeners must bind 0.0.0.0 (not 127.0.0.1) to be reached
+# from outside the container; state_dir and accounts belong under
+# /var/lib/gatehouse. Reload with: docker kill --signal=HUP CONTAINER
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/gatehouse ./cmd/gatehouse \
+ && mkdir -p /out/state && /out/gatehouse version
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
+COPY --from=build --chown=65532:65532 /out/state /var/lib/gatehouse
+WORKDIR /var/lib/gatehouse
+USER 65532:65532
+EXPOSE 8080 8443 9090
+# -v of a config over this file; the embedded default serves on 127.0.0.1
+ENTRYPOINT ["/usr/local/bin/gatehouse", "serve"]
+CMD ["--config", "/etc/gatehouse/gatehouse.yaml"]
