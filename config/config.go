@@ -56,6 +56,8 @@ type Config struct {
 	Authorization []RuleYAML `yaml:"authorization"`
 	// Admin is the listener of /metrics, /healthz and /readyz.
 	Admin Admin `yaml:"admin"`
+	// Limits bound what one request may cost.
+	Limits Limits `yaml:"limits"`
 
 	// Dir is the directory relative paths are resolved against (the
 	// config file's, or the working directory for the default).
@@ -81,6 +83,16 @@ type Basic struct {
 	// Verifier checks passwords: local (the account store) or kerberos
 	// (the KDC, with kerberos.keytab to verify its answer).
 	Verifier string `yaml:"verifier"`
+}
+
+// Limits bound what one request may cost.
+type Limits struct {
+	// RequestBodyTimeout is the time a request body gets to start
+	// (default 20s); after it, RequestBodyMinRate bytes per second
+	// (default 500) must keep arriving, or the request ends (408), as
+	// Apache's mod_reqtimeout body=20,MinRate=500.
+	RequestBodyTimeout time.Duration `yaml:"request_body_timeout"`
+	RequestBodyMinRate int64         `yaml:"request_body_min_rate"`
 }
 
 // Listener is one address to serve on.
@@ -326,6 +338,12 @@ func (c *Config) applyDefaults() {
 	if c.SessionRevalidate == 0 {
 		c.SessionRevalidate = 5 * time.Minute
 	}
+	if c.Limits.RequestBodyTimeout == 0 {
+		c.Limits.RequestBodyTimeout = 20 * time.Second
+	}
+	if c.Limits.RequestBodyMinRate == 0 {
+		c.Limits.RequestBodyMinRate = 500
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -456,6 +474,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour {
 		return fmt.Errorf("session_lifetime: %v is outside 1m..720h", c.SessionLifetime)
+	}
+	if c.Limits.RequestBodyTimeout < 0 || c.Limits.RequestBodyMinRate < 0 {
+		return errors.New("limits: request_body_timeout and request_body_min_rate must be positive")
 	}
 	for i, name := range c.TLSCipherSuites {
 		if _, err := CipherSuiteID(name); err != nil {

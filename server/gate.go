@@ -281,6 +281,13 @@ func (g *Gate) match(p string) *site {
 // site's handler or next.
 func (g *Gate) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// paths an upstream may read differently are refused before any
+		// site's rules are chosen (pathcheck.go)
+		if why := requestPathProblem(r); why != "" {
+			g.log.Info("ambiguous path refused", "reason", why, "path", r.RequestURI, "remote", r.RemoteAddr)
+			http.Error(w, "400 Bad Request: "+why, http.StatusBadRequest)
+			return
+		}
 		st := g.match(r.URL.Path)
 		if st == nil {
 			http.NotFound(w, r)

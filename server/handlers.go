@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -48,24 +49,81 @@ func Static(prefix, root string) http.Handler {
 }
 
 // spoofable are request headers an upstream might take as identity: a
-// client must never be able to set them through the proxy.
+// client must never be able to set them through the proxy. Every name
+// beginning X-Remote- or X-Gatehouse- is reserved too (X-Remote-Ccache,
+// X-Gatehouse-Jwt-Assertion…).
 var spoofable = []string{
 	"X-Remote-User", "X-Remote-Name", "X-Remote-Domain", "X-Remote-Groups", "X-Remote-Scheme",
 	"Remote-User", "X-Forwarded-User", "X-Authenticated-User", "X-Gatehouse-Identity",
 }
 
+// reservedPrefixes are the header name prefixes the proxy reserves.
+var reservedPrefixes = []string{"x-remote-", "x-gatehouse-"}
+
+// scrubHeaders removes, from a request going upstream, every header the
+// upstream could read as one of the identity headers. CGI (RFC 3875
+// §4.1.18), WSGI, PHP, Rack and many frameworks name a header
+// HTTP_X_REMOTE_USER whatever its case and whether it was spelled with -
+// or _ (Apache's CGI turns any other character into _ too), so X_Remote_User
+// would pass for X-Remote-User. Removed: every name with a character other
+// than a letter, digit or - (as Apache 2.4 and nginx do for CGI, with
+// underscores_in_headers off), and every name that, read with any such
+// character as - and case-folded, is reserved.
+func scrubHeaders(h http.Header) {
+	for k := range h {
+		if !plainHeaderName(k) || reservedHeader(k) {
+			delete(h, k)
+		}
+	}
+}
+
+func plainHeaderName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return k != ""
+}
+
+// reservedHeader: name, read as CGI reads it, is one the proxy sets or
+// reserves.
+func reservedHeader(name string) bool {
+	n := []byte(strings.ToLower(name))
+	for i, c := range n {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			n[i] = '-'
+		}
+	}
+	s := string(n)
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	for _, k := range spoofable {
+		if s == strings.ToLower(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // Proxy forwards to upstream with the identity in X-Remote-* headers and
-// the X-Forwarded-* set; whatever the client sent in those headers, and its
-// Authorization header (a Basic password must not travel on), is removed.
+// the X-Forwarded-* set; whatever the client sent in those headers, in any
+// spelling (scrubHeaders), and its Authorization header (a Basic password
+// must not travel on), is removed. The path goes upstream as the decoded
+// path the Gate authorized, in its canonical encoding, never the client's
+// spelling of it.
 func Proxy(upstream *url.URL) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.RawPath = ""
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 			h := pr.Out.Header
-			for _, k := range spoofable {
-				h.Del(k)
-			}
+			scrubHeaders(h)
 			h.Del("Authorization")
 			stripSessionCookie(pr.Out)
 			id := IdentityFrom(pr.In.Context())
@@ -80,7 +138,20 @@ func Proxy(upstream *url.URL) http.Handler {
 				h.Set("X-Remote-Groups", strings.Join(id.Groups, ","))
 			}
 		},
+		ErrorHandler: proxyError,
 	}
+}
+
+// proxyError answers a request the upstream could not: 408 when the
+// client's body came too slowly (body.go), else 502.
+func proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if bodyTimedOut(r, err) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "408 Request Timeout: the request body arrived too slowly", http.StatusRequestTimeout)
+		return
+	}
+	log.Printf("http: proxy error: %v", err)
+	w.WriteHeader(http.StatusBadGateway)
 }
 
 // singleFile serves one small file from memory, re-reading it when its

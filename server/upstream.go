@@ -130,6 +130,10 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 		return nil
 	}
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if bodyTimedOut(r, err) {
+			proxyError(w, r, err)
+			return
+		}
 		log.Warn("proxy", "upstream", upstream.Redacted(), "error", err)
 		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 	}
@@ -320,6 +324,10 @@ func credentialsProxy(rp *httputil.ReverseProxy, upstream *url.URL, spn string, 
 		return nil
 	}
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if bodyTimedOut(r, err) {
+			proxyError(w, r, err)
+			return
+		}
 		log.Warn("proxy", "upstream", upstream.Redacted(), "upstream_auth", "credentials", "error", err)
 		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 	}

@@ -299,6 +299,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 		return nil, err
 	}
 	g.public = g.gate.Wrap(http.NotFoundHandler())
+	g.public = server.BodyDeadline(g.public, cfg.Limits.RequestBodyTimeout, cfg.Limits.RequestBodyMinRate, readTimeout)
 	if cfg.Log.Access {
 		g.public = server.AccessLog(g.public, log)
 	}
