@@ -176,6 +176,10 @@ type ExtendedProtection struct {
 	// TrustedProxies: addresses or CIDRs of the front ends that terminate
 	// TLS in the trusted_proxy scenario.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// FrontEndCertificates: PEM files of the certificates the trusted
+	// proxies present to clients; requests from them are then checked
+	// for channel binding to these (trusted_proxy scenario only).
+	FrontEndCertificates []string `yaml:"front_end_certificates"`
 }
 
 // Digest tunes the Digest scheme.
@@ -457,6 +461,9 @@ func (c *Config) validate() error {
 	}
 	if c.ExtendedProtection.Scenario == "trusted_proxy" && len(c.ExtendedProtection.TrustedProxies) == 0 {
 		return errors.New("extended_protection.trusted_proxies: the trusted_proxy scenario needs the proxies' addresses")
+	}
+	if len(c.ExtendedProtection.FrontEndCertificates) > 0 && c.ExtendedProtection.Scenario != "trusted_proxy" {
+		return errors.New("extended_protection.front_end_certificates: only for scenario: trusted_proxy (the front ends' certificates)")
 	}
 	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		return err

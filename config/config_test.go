@@ -94,6 +94,7 @@ func TestInvalid(t *testing.T) {
 		"enforcement":    base + "extended_protection: {enforcement: sometimes}\n",
 		"digest alg":     base + "digest: {algorithms: [SHA-512]}\n",
 		"replay cache":   base + "kerberos: {replay_cache_entries: 10}\n",
+		"front end":      base + "extended_protection: {front_end_certificates: [fe.pem]}\n",
 		"client certs":   "listen: [{addr: 127.0.0.1:1, client_certs: required}]\nsites: [{path: /, auth: [anonymous]}]\n",
 		"half tls":       "listen: [{addr: 127.0.0.1:1, tls: {cert: a}}]\nsites: [{path: /, auth: [anonymous]}]\n",
 		"cipher suite":   base + "tls_cipher_suites: [AES128-SHA]\n",

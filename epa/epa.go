@@ -35,7 +35,10 @@ type Scenario int
 // Scenario values.
 const (
 	TransportSelected Scenario = iota // channel binding on TLS, service binding on plain HTTP
-	TrustedProxy                      // TLS ends at a trusted front end: service binding only
+	// TrustedProxy: TLS ends at a trusted front end. Service binding
+	// only, unless the front end's certificates are known (the seeds'
+	// custom ChannelBinding): then channel binding to them, as on TLS.
+	TrustedProxy
 )
 
 // ParseEnforcement reads the config spelling.
@@ -76,8 +79,14 @@ type Evidence struct {
 	// TLS: the request came over TLS that this server terminated (an
 	// outer channel to bind to).
 	TLS bool
+	// FrontEnd (TrustedProxy only): the request came through a trusted
+	// front end that terminated TLS with a certificate this server knows
+	// (.NET's custom ChannelBinding), so there is a channel to bind to
+	// although the request reached us over plain HTTP.
+	FrontEnd bool
 	// BindingSent: the client put a (non-empty) channel binding in its
-	// token; BindingMatch: it equals the one expected for this TLS channel.
+	// token; BindingMatch: it equals the one expected for this TLS
+	// channel, or with FrontEnd, for one of the front end's certificates.
 	BindingSent, BindingMatch bool
 	// SPNCapable: the client's token could carry a service binding
 	// (Kerberos always; NTLM when it is Extended Protection aware, i.e.
@@ -104,7 +113,8 @@ var ErrDenied = errors.New("epa: extended protection check failed")
 // Check applies the policy.
 func (p *Policy) Check(e Evidence) Decision {
 	d := Decision{ChannelBinding: "not_applicable"}
-	if e.TLS {
+	frontEnd := p.Scenario == TrustedProxy && e.FrontEnd
+	if e.TLS || frontEnd {
 		d.ChannelBinding = "absent"
 		if e.BindingSent && e.BindingMatch {
 			d.ChannelBinding = "verified"
@@ -122,11 +132,17 @@ func (p *Policy) Check(e Evidence) Decision {
 		d.Allow = true
 		return d
 	}
-	if p.Scenario == TransportSelected && e.TLS {
-		// HTTPS, outcomes 2 and 3: the binding decides, no service name check.
+	if p.Scenario == TransportSelected && e.TLS || frontEnd {
+		// HTTPS, outcomes 2 and 3: the binding decides, no service name
+		// check. The same for TLS at a front end whose certificate is
+		// known: exactly as if this server had terminated it.
+		channel := "this TLS channel"
+		if frontEnd {
+			channel = "the front end's TLS channel"
+		}
 		switch {
 		case e.BindingSent && !e.BindingMatch:
-			return deny("channel binding does not match this TLS channel (a relayed or forwarded credential?)")
+			return deny("channel binding does not match %s (a relayed or forwarded credential?)", channel)
 		case !e.BindingSent && p.Enforcement == Always:
 			return deny("client sent no channel binding and the policy requires one (enforcement: always)")
 		}

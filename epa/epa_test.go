@@ -6,7 +6,7 @@ import (
 )
 
 // TestOutcomeTable walks every combination of enforcement, scenario,
-// transport, channel binding (right / wrong / none) and service binding
+// transport, front end with a known certificate, channel binding (right / wrong / none) and service binding
 // (right / wrong / none sent by an aware client / client not aware) and
 // checks the outcome the seed documents give, with the ServiceName value.
 func TestOutcomeTable(t *testing.T) {
@@ -28,59 +28,62 @@ func TestOutcomeTable(t *testing.T) {
 	for _, enf := range []Enforcement{Never, WhenSupported, Always} {
 		for _, sc := range []Scenario{TransportSelected, TrustedProxy} {
 			for _, tls := range []bool{false, true} {
-				for _, c := range []cb{cbRight, cbWrong, cbNone} {
-					for _, s := range []spn{spnRight, spnWrong, spnEmpty, spnUnaware} {
-						e := Evidence{TLS: tls, BindingSent: c != cbNone, BindingMatch: c == cbRight, SPNCapable: s != spnUnaware}
-						switch s {
-						case spnRight:
-							e.SPN = "HTTP/LOCALHOST@EXAMPLE.TEST"
-						case spnWrong:
-							e.SPN = "HTTP/evil.example"
-						}
-						var want bool
-						switch {
-						case enf == Never:
-							want = true
-						case sc == TransportSelected && tls: // HTTPS cases 2-3
-							want = c == cbRight || (c == cbNone && enf == WhenSupported)
-						default: // HTTP cases 2-4, and trusted proxy
-							want = s == spnRight || (s == spnUnaware && enf == WhenSupported)
-						}
-						pp := p
-						pp.Enforcement, pp.Scenario = enf, sc
-						d := pp.Check(e)
-						name := fmt.Sprintf("enf=%d sc=%d tls=%v cb=%d spn=%d", enf, sc, tls, c, s)
-						if d.Allow != want {
-							t.Errorf("%s: allow=%v want %v (%s)", name, d.Allow, want, d.Reason)
-						}
-						if !d.Allow && d.Reason == "" {
-							t.Errorf("%s: refusal without a reason", name)
-						}
-						switch {
-						case s == spnUnaware && d.ServiceName != nil:
-							t.Errorf("%s: ServiceName %q, want null", name, *d.ServiceName)
-						case s == spnEmpty && (d.ServiceName == nil || *d.ServiceName != ""):
-							t.Errorf("%s: ServiceName want \"\"", name)
-						case s == spnRight && (d.ServiceName == nil || *d.ServiceName != e.SPN):
-							t.Errorf("%s: ServiceName want the SPN", name)
-						}
-						wantCB := "not_applicable"
-						if tls {
-							wantCB = "absent"
-							if c == cbRight {
-								wantCB = "verified"
+				for _, fe := range []bool{false, true} {
+					for _, c := range []cb{cbRight, cbWrong, cbNone} {
+						for _, s := range []spn{spnRight, spnWrong, spnEmpty, spnUnaware} {
+							e := Evidence{TLS: tls, FrontEnd: fe, BindingSent: c != cbNone, BindingMatch: c == cbRight, SPNCapable: s != spnUnaware}
+							switch s {
+							case spnRight:
+								e.SPN = "HTTP/LOCALHOST@EXAMPLE.TEST"
+							case spnWrong:
+								e.SPN = "HTTP/evil.example"
 							}
+							var want bool
+							switch {
+							case enf == Never:
+								want = true
+							case sc == TransportSelected && tls, // HTTPS cases 2-3
+								sc == TrustedProxy && fe: // TLS at a front end whose certificate is known
+								want = c == cbRight || (c == cbNone && enf == WhenSupported)
+							default: // HTTP cases 2-4, and trusted proxy
+								want = s == spnRight || (s == spnUnaware && enf == WhenSupported)
+							}
+							pp := p
+							pp.Enforcement, pp.Scenario = enf, sc
+							d := pp.Check(e)
+							name := fmt.Sprintf("enf=%d sc=%d tls=%v fe=%v cb=%d spn=%d", enf, sc, tls, fe, c, s)
+							if d.Allow != want {
+								t.Errorf("%s: allow=%v want %v (%s)", name, d.Allow, want, d.Reason)
+							}
+							if !d.Allow && d.Reason == "" {
+								t.Errorf("%s: refusal without a reason", name)
+							}
+							switch {
+							case s == spnUnaware && d.ServiceName != nil:
+								t.Errorf("%s: ServiceName %q, want null", name, *d.ServiceName)
+							case s == spnEmpty && (d.ServiceName == nil || *d.ServiceName != ""):
+								t.Errorf("%s: ServiceName want \"\"", name)
+							case s == spnRight && (d.ServiceName == nil || *d.ServiceName != e.SPN):
+								t.Errorf("%s: ServiceName want the SPN", name)
+							}
+							wantCB := "not_applicable"
+							if tls || sc == TrustedProxy && fe {
+								wantCB = "absent"
+								if c == cbRight {
+									wantCB = "verified"
+								}
+							}
+							if d.ChannelBinding != wantCB {
+								t.Errorf("%s: channel_binding %s want %s", name, d.ChannelBinding, wantCB)
+							}
+							n++
 						}
-						if d.ChannelBinding != wantCB {
-							t.Errorf("%s: channel_binding %s want %s", name, d.ChannelBinding, wantCB)
-						}
-						n++
 					}
 				}
 			}
 		}
 	}
-	if n != 144 {
+	if n != 288 {
 		t.Fatal(n)
 	}
 }

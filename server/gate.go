@@ -66,6 +66,10 @@ type Options struct {
 	// the trusted_proxy scenario.
 	Protection     epa.Policy
 	TrustedProxies []netip.Prefix
+	// FrontEndCertificates are the certificates the trusted proxies
+	// present to clients: requests from them are checked for channel
+	// binding to these (extended_protection.front_end_certificates).
+	FrontEndCertificates []*x509.Certificate
 	// SessionKeys seal session cookies (first seals, all open); see
 	// LoadSessionKeys. SessionLifetime 0 means DefaultSessionLifetime.
 	SessionKeys     [][]byte
@@ -155,7 +159,10 @@ func New(o Options, sites []Site) (*Gate, error) {
 	for k, v := range o.AccountSources {
 		g.accountSources[k] = v
 	}
-	grd := &guard{policy: o.Protection, proxies: o.TrustedProxies}
+	grd, err := newGuard(o.Protection, o.TrustedProxies, o.FrontEndCertificates, o.Logger)
+	if err != nil {
+		return nil, err
+	}
 	if o.AllowNTLMv1 {
 		return nil, fmt.Errorf("%w: ntlm.allow_ntlmv1: NTLMv1 is not supported (it is broken; use NTLMv2 clients)", ErrConfig)
 	}

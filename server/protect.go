@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/cbt"
 	"github.com/gatehouse-auth/gatehouse/epa"
@@ -17,6 +22,62 @@ import (
 type guard struct {
 	policy  epa.Policy
 	proxies []netip.Prefix // trusted front ends (scenario trusted_proxy)
+	// frontEnds: the channel bindings of the certificates the trusted
+	// front ends present to clients (front_end_certificates); empty: the
+	// trusted_proxy scenario checks the service binding only.
+	frontEnds []frontEnd
+	log       *slog.Logger // decisions at debug level; nil: none
+}
+
+// frontEnd is one front-end certificate: the bindings hash a client that
+// sees it sends, and its subject for the log.
+type frontEnd struct {
+	hash    [16]byte
+	subject string
+}
+
+// newGuard builds the guard; frontEndCerts are the certificates the
+// trusted proxies present to clients.
+func newGuard(p epa.Policy, proxies []netip.Prefix, frontEndCerts []*x509.Certificate, log *slog.Logger) (*guard, error) {
+	g := &guard{policy: p, proxies: proxies, log: log}
+	for _, c := range frontEndCerts {
+		h, err := cbt.ServerEndPoint(c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: extended_protection.front_end_certificates: %s: %v", ErrConfig, c.Subject, err)
+		}
+		g.frontEnds = append(g.frontEnds, frontEnd{hash: cbt.ForServerEndPoint(h).Hash(), subject: c.Subject.String()})
+	}
+	return g, nil
+}
+
+// LoadFrontEndCertificates reads extended_protection.front_end_certificates:
+// each file's first PEM certificate (the leaf; a chain or a key may
+// follow, as in HAProxy's crt files).
+func LoadFrontEndCertificates(paths []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("server: extended_protection.front_end_certificates: %w", err)
+		}
+		var c *x509.Certificate
+		for rest := b; c == nil; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				return nil, fmt.Errorf("server: extended_protection.front_end_certificates: no PEM certificate in %s", p)
+			}
+			if blk.Type == "CERTIFICATE" {
+				if c, err = x509.ParseCertificate(blk.Bytes); err != nil {
+					return nil, fmt.Errorf("server: extended_protection.front_end_certificates: %s: %w", p, err)
+				}
+			}
+		}
+		if _, err := cbt.ServerEndPoint(c); err != nil {
+			return nil, fmt.Errorf("server: extended_protection.front_end_certificates: %s: %w", p, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // emptyBindings is the MD5 of an all-empty bindings structure: clients
@@ -67,12 +128,37 @@ func (g *guard) check(r *http.Request, sent [16]byte, spnCapable bool, spn strin
 		// TLS; anyone else is checked as a direct client.
 		p.Scenario = epa.TransportSelected
 	}
+	checked := "" // what the binding was compared with, for the log
 	if p.Scenario == epa.TrustedProxy {
-		ev.TLS = false
+		// The client's channel, if any, was the front end's: the hop
+		// from the front end to us (plain or re-encrypted) is not it.
+		ev.TLS, ev.BindingMatch = false, false
+		if len(g.frontEnds) > 0 {
+			ev.FrontEnd = true
+			subjects := make([]string, 0, len(g.frontEnds))
+			for _, fe := range g.frontEnds {
+				subjects = append(subjects, fe.subject)
+				if ev.BindingSent && sent == fe.hash {
+					ev.BindingMatch = true
+					subjects = []string{fe.subject}
+					break
+				}
+			}
+			checked = "front end certificate " + strings.Join(subjects, " | ")
+		}
+	} else if ev.TLS {
+		checked = "this listener's certificate"
 	}
 	d := p.Check(ev)
-	if p.Scenario == epa.TrustedProxy {
+	if p.Scenario == epa.TrustedProxy && !ev.FrontEnd {
 		d.ChannelBinding = "not_applicable"
+	}
+	if !d.Allow && ev.FrontEnd {
+		d.Reason += " (compared with " + checked + ")"
+	}
+	if g.log != nil && g.log.Enabled(r.Context(), slog.LevelDebug) {
+		g.log.Debug("extended protection", "allow", d.Allow, "channel_binding", d.ChannelBinding,
+			"checked_against", checked, "service_name", spn, "remote", r.RemoteAddr)
 	}
 	return d
 }

@@ -260,6 +260,15 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	if err != nil {
 		return nil, err
 	}
+	// Read on every build: a reload picks up a front end's new certificate.
+	var feCertPaths []string
+	for _, p := range cfg.ExtendedProtection.FrontEndCertificates {
+		feCertPaths = append(feCertPaths, cfg.Path(p))
+	}
+	feCerts, err := server.LoadFrontEndCertificates(feCertPaths)
+	if err != nil {
+		return nil, err
+	}
 	// Client certificate CAs: each listener advertises its own; the sites
 	// with certificate authentication verify against all of them.
 	listenerCAs := make([]*x509.CertPool, len(cfg.Listen))
@@ -291,7 +300,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 		return nil, err
 	}
 	g.gate, err = server.New(server.Options{ClientCAs: clientCAs, ClientCRLs: crls, CertificateOCSP: cfg.Certificate.OCSP, CertificateMap: cfg.Certificate.Map, CertificateRequireAccount: cfg.Certificate.RequireAccount,
-		Protection: prot, TrustedProxies: proxies, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: g.store, Realm: cfg.Realm, Domain: g.domain, Secret: secret, Logger: log, Registry: reg,
+		Protection: prot, TrustedProxies: proxies, FrontEndCertificates: feCerts, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: g.store, Realm: cfg.Realm, Domain: g.domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
 		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, SessionRevalidate: cfg.SessionRevalidate, Kerberos: acceptor, Authorization: top,
 		Directory: dir, BasicKDC: basicKDC}, sites)
