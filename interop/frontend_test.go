@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,6 +195,20 @@ func TestExtendedProtectionFrontEnd(t *testing.T) {
 		res := kerberos(s.HTTP+"/whoami", "right", hash)
 		if res.Status != 200 || res.Who == nil || res.Who.ChannelBinding != "not_applicable" {
 			t.Errorf("%s: direct to Gatehouse: %d %+v", enf, res.Status, res.Who)
+		}
+		if enf == "always" {
+			// The certificates are reloaded with the config: name another
+			// one, SIGHUP, and HAProxy's binding no longer passes.
+			other, _ := selfSigned(t)
+			b, _ := os.ReadFile(filepath.Join(dir, "gatehouse.yaml"))
+			os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(strings.Replace(string(b), cert, other, 1)), 0o600)
+			s.cmd.Process.Signal(syscall.SIGHUP)
+			if l := s.waitLog(func(l string) bool { return strings.Contains(l, "configuration reloaded") }); !strings.Contains(l, "configuration reloaded") {
+				t.Fatal("no reload")
+			}
+			if res := kerberos(front+"/whoami", "right", hash); res.Status != 401 {
+				t.Errorf("after the front end's certificate was replaced in the config: %d, want 401", res.Status)
+			}
 		}
 	}
 
