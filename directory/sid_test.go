@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"testing"
+	"unicode/utf8"
 )
 
 // carol's tokenGroups from a Samba AD DC (ldapsearch output).
@@ -95,3 +96,17 @@ func FuzzParseSID(f *testing.F) {
 }
 
 func equalFoldASCII(a, b string) bool { return len(a) == len(b) && (a == b || "s"+a[1:] == b) }
+
+// FuzzFirstRDNValue: memberOf values are DNs from the directory.
+func FuzzFirstRDNValue(f *testing.F) {
+	for _, s := range []string{"cn=Staff,ou=groups,dc=example,dc=test", `CN=Smith\, John,CN=Users,DC=x`, "cn=#04024869,dc=x", "", "=", "cn="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dn string) {
+		v := firstRDNValue(dn)
+		// (go-ldap replaces invalid UTF-8 with U+FFFD, which is longer)
+		if utf8.ValidString(dn) && len(v) > len(dn) {
+			t.Fatalf("%q: value %q longer than the DN", dn, v)
+		}
+	})
+}

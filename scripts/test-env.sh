@@ -20,6 +20,7 @@ PKGS=(
   openssl                   # openssl ocsp: an OCSP responder for client certificates
   redis-server              # shared state of several instances (cluster.redis)
   systemd                   # systemd-analyze verify dist/gatehouse.service
+  slapd                     # OpenLDAP: a directory that is not AD (memberOf, groupOfNames)
 )
 
 log() { echo "test-env: $*" >&2; }
