@@ -100,6 +100,7 @@ type serverInfo struct {
 	baseDN    string
 	ad        bool   // Active Directory (or Samba AD): tokenGroups, objectSid
 	netbios   string // NetBIOS domain name (AD), "" elsewhere
+	dnsDomain string // the base DN's DC= components joined by dots
 	domainSID string // the domain's SID (AD)
 }
 
@@ -269,6 +270,17 @@ func (d *Directory) readServerInfo(c *ldap.Conn) (*serverInfo, error) {
 	if info.baseDN == "" {
 		return nil, errors.New("no base DN: the RootDSE has no defaultNamingContext (set directory.base_dn)")
 	}
+	if dn, err := ldap.ParseDN(info.baseDN); err == nil {
+		var parts []string
+		for _, rdn := range dn.RDNs {
+			for _, a := range rdn.Attributes {
+				if strings.EqualFold(a.Type, "dc") {
+					parts = append(parts, a.Value)
+				}
+			}
+		}
+		info.dnsDomain = strings.Join(parts, ".")
+	}
 	if !info.ad {
 		return info, nil
 	}
@@ -289,6 +301,11 @@ func (d *Directory) readServerInfo(c *ldap.Conn) (*serverInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// inDomain: domain is the directory's NetBIOS name or DNS domain.
+func (i *serverInfo) inDomain(domain string) bool {
+	return i.netbios != "" && strings.EqualFold(domain, i.netbios) || i.dnsDomain != "" && strings.EqualFold(domain, i.dnsDomain)
 }
 
 // Domain is the directory's NetBIOS domain name ("" when not AD or not

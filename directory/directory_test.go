@@ -39,7 +39,7 @@ func TestCachedAnswers(t *testing.T) {
 	clock := time.Now()
 	d.now = func() time.Time { return clock }
 	m := &Membership{SIDs: []string{"S-1-5-21-1-2-3-1103", "S-1-5-21-1-2-3-1105"}, Names: []string{`SAMBA\Finance`}}
-	d.users.put("carol", m, clock.Add(time.Minute), clock)
+	d.users.put(`samba\carol`, m, clock.Add(time.Minute), clock)
 	d.sidNames.put("S-1-5-21-1-2-3-1105", `SAMBA\Finance`, clock.Add(time.Minute), clock)
 	d.sidNames.put("S-1-5-21-1-2-3-1103", "", clock.Add(time.Minute), clock)
 	if got, err := d.UserGroups(`SAMBA\Carol`); err != nil || got != m {
@@ -49,7 +49,7 @@ func TestCachedAnswers(t *testing.T) {
 		t.Fatalf("%v %v", got, err)
 	}
 	clock = clock.Add(time.Minute)
-	_, err := d.UserGroups("carol")
+	_, err := d.UserGroups(`SAMBA\carol`)
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "ldaps://127.0.0.1:1") {
 		t.Fatalf("after expiry: %v", err)
 	}
@@ -73,10 +73,10 @@ func TestCacheBound(t *testing.T) {
 	}
 }
 
-func TestAccountName(t *testing.T) {
-	for in, want := range map[string]string{`SAMBA\carol`: "carol", "carol@SAMBA.TEST": "carol", "carol": "carol", `A\b@c`: "b"} {
-		if got := accountName(in); got != want {
-			t.Errorf("%s: %s", in, got)
+func TestSplitAccount(t *testing.T) {
+	for in, want := range map[string][2]string{`SAMBA\carol`: {"carol", "SAMBA"}, "carol@SAMBA.TEST": {"carol", "SAMBA.TEST"}, "carol": {"carol", ""}, `A\b@c`: {"b@c", "A"}} {
+		if n, d := splitAccount(in); n != want[0] || d != want[1] {
+			t.Errorf("%s: %s %s", in, n, d)
 		}
 	}
 }
@@ -86,7 +86,7 @@ func TestAccountName(t *testing.T) {
 func BenchmarkCachedUserGroups(b *testing.B) {
 	d := offline(b)
 	now := time.Now()
-	d.users.put("carol", &Membership{Names: []string{`SAMBA\Finance`}}, now.Add(time.Hour), now)
+	d.users.put(`samba\carol`, &Membership{Names: []string{`SAMBA\Finance`}}, now.Add(time.Hour), now)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := d.UserGroups(`SAMBA\carol`); err != nil {

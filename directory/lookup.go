@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -19,35 +20,45 @@ type Membership struct {
 	Names []string
 }
 
-// ErrNoUser is wrapped when the directory has no such user.
+// ErrNoUser is wrapped when the directory has no such user, or (AD) the
+// account is disabled.
 var ErrNoUser = errors.New("directory: no such user")
 
+// accountDisable is userAccountControl's ACCOUNTDISABLE bit.
+const accountDisable = 0x2
+
 // UserGroups returns the groups of the account ("carol", "SAMBA\carol" or
-// "carol@SAMBA.TEST"; the domain part is dropped, the directory is the
-// domain's): on Active Directory every group from tokenGroups, nested ones
-// included, with their names; elsewhere the groups memberOf names (or,
-// without a memberOf attribute, the groups whose member, uniqueMember or
-// memberUid names the user). A user the directory does not have gets
-// ErrNoUser. Answers are cached for the cache time.
+// "carol@SAMBA.TEST"): on Active Directory every group from tokenGroups,
+// nested ones included, with their names; elsewhere the groups memberOf
+// names (or, without a memberOf attribute, the groups whose member,
+// uniqueMember or memberUid names the user). A user the directory does not
+// have, a disabled one (AD), or (AD) a name qualified with a domain that is
+// not the directory's — its NetBIOS name or the DNS name of its base DN —
+// gets ErrNoUser: a user "bob" of a trusted domain is not this domain's
+// bob. Other directories are taken as the domain of every name they are
+// asked about. Answers are cached for the cache time.
 func (d *Directory) UserGroups(account string) (*Membership, error) {
-	name := accountName(account)
+	name, domain := splitAccount(account)
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty account name", ErrNoUser)
 	}
-	key := strings.ToLower(name)
+	key := strings.ToLower(account)
 	now := d.now()
 	if m, ok := d.users.get(key, now); ok {
 		if m == nil {
-			return nil, fmt.Errorf("%w: %s", ErrNoUser, name)
+			return nil, fmt.Errorf("%w: %s", ErrNoUser, account)
 		}
 		return m, nil
 	}
 	var m *Membership
 	err := d.withConn(func(c *ldap.Conn, info *serverInfo) error {
 		var err error
-		if info.ad {
+		switch {
+		case info.ad && domain != "" && !info.inDomain(domain):
+			err = fmt.Errorf("%w: %s is not in this directory's domain (%s, %s)", ErrNoUser, account, info.netbios, info.dnsDomain)
+		case info.ad:
 			m, err = d.tokenGroups(c, info, name)
-		} else {
+		default:
 			m, err = d.memberOf(c, info, name)
 		}
 		return err
@@ -148,7 +159,7 @@ func (d *Directory) withConn(f func(*ldap.Conn, *serverInfo) error) error {
 // a base-scope search) and names the groups.
 func (d *Directory) tokenGroups(c *ldap.Conn, info *serverInfo, name string) (*Membership, error) {
 	res, err := c.Search(ldap.NewSearchRequest(info.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, int(opTimeout.Seconds()), false,
-		"(&(objectClass=user)(sAMAccountName="+ldap.EscapeFilter(name)+"))", []string{"objectSid"}, nil))
+		"(&(objectClass=user)(sAMAccountName="+ldap.EscapeFilter(name)+"))", []string{"objectSid", "userAccountControl"}, nil))
 	if err != nil {
 		return nil, fmt.Errorf("searching for user %s: %w", name, err)
 	}
@@ -156,6 +167,11 @@ func (d *Directory) tokenGroups(c *ldap.Conn, info *serverInfo, name string) (*M
 		return nil, fmt.Errorf("%w: %s (%d entries)", ErrNoUser, name, len(res.Entries))
 	}
 	user := res.Entries[0]
+	// ACCOUNTDISABLE (MS-ADTS §2.2.16): a disabled account is no member
+	// of anything here.
+	if uac, err := strconv.ParseUint(user.GetAttributeValue("userAccountControl"), 10, 32); err == nil && uac&accountDisable != 0 {
+		return nil, fmt.Errorf("%w: %s is disabled", ErrNoUser, name)
+	}
 	res, err = c.Search(ldap.NewSearchRequest(user.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, int(opTimeout.Seconds()), false,
 		"(objectClass=*)", []string{"tokenGroups"}, nil))
 	if err != nil {
@@ -310,22 +326,22 @@ func firstRDNValue(dn string) string {
 	return p.RDNs[0].Attributes[0].Value
 }
 
-// accountName drops a domain: "SAMBA\carol" and "carol@SAMBA.TEST" are
-// "carol".
-func accountName(account string) string {
+// splitAccount: "SAMBA\carol" and "carol@SAMBA.TEST" are carol of SAMBA
+// and of SAMBA.TEST; "carol" has no domain.
+func splitAccount(account string) (name, domain string) {
 	if i := strings.LastIndexByte(account, '\\'); i >= 0 {
-		account = account[i+1:]
+		return account[i+1:], account[:i]
 	}
 	if i := strings.LastIndexByte(account, '@'); i >= 0 {
-		account = account[:i]
+		return account[:i], account[i+1:]
 	}
-	return account
+	return account, ""
 }
 
-// Remember caches m as the account's groups for the cache time, as if the
-// directory had answered: for programs that learn a user's groups another
+// Remember caches m as the account's groups (the account as UserGroups
+// will be asked for it) for the cache time, as if the directory had answered: for programs that learn a user's groups another
 // way, and for tests and benchmarks without a directory.
 func (d *Directory) Remember(account string, m *Membership) {
 	now := d.now()
-	d.users.put(strings.ToLower(accountName(account)), m, now.Add(d.cfg.CacheTTL), now)
+	d.users.put(strings.ToLower(account), m, now.Add(d.cfg.CacheTTL), now)
 }

@@ -77,6 +77,15 @@ func TestSambaAD(t *testing.T) {
 	if _, err := d.UserGroups("nobody-here"); !errors.Is(err, ErrNoUser) {
 		t.Errorf("unknown user: %v", err)
 	}
+	// carol of another domain is not this domain's carol
+	for _, other := range []string{`OTHER\carol`, "carol@OTHER.TEST"} {
+		if _, err := d.UserGroups(other); !errors.Is(err, ErrNoUser) {
+			t.Errorf("%s: %v", other, err)
+		}
+	}
+	if _, err := d.UserGroups("carol@samba.test"); err != nil {
+		t.Errorf("carol@samba.test: %v", err)
+	}
 
 	t.Run("starttls", func(t *testing.T) {
 		c := cfg

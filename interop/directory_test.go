@@ -21,7 +21,8 @@ import (
 // and Basic verified by the KDC (curl --basic; tokenGroups) are admitted
 // by rules naming Finance by bare name, by SAMBA\Finance and by its SID,
 // and refused by a rule naming a group carol is not in. A user removed
-// from Staff is refused once the cache time has passed; a directory that
+// from Staff is refused once the cache time has passed, and their session
+// ends when it is next revalidated; a directory that
 // does not answer refuses the group rules (503) while sites without them
 // still work; a KDC that does not answer makes Basic 503; no password
 // reaches a log.
@@ -67,8 +68,10 @@ listen: [{addr: 127.0.0.1:0}]
 kerberos: {keytab: ` + kt + `, service_account: gatehouse-svc, krb5_conf: ` + krb5 + `}
 ntlm: {verifier: winbind, ntlm_auth: ` + helper + `, domain: SAMBA, connection_auth: false}
 basic: {verifier: kerberos}
+session_revalidate: 1s
 directory: ` + dirCfg + `
 sites:
+  - {path: /sess, auth: [basic], basic_over_http: true, sessions: true, authorization: [{allow: {roles: [finance]}}, {deny: {users: ["*"]}}]}
   - {path: /, auth: ` + auth + `}
   - {path: /bare, auth: ` + auth + `, authorization: [{allow: {roles: [finance]}}, {deny: {users: ["*"]}}]}
   - {path: /qualified, auth: ` + auth + `, authorization: [{allow: {roles: ['SAMBA\Finance']}}, {deny: {users: ["*"]}}]}
@@ -125,6 +128,14 @@ sites:
 			t.Fatalf("%s in Staff: %s\n%s", user, c, log)
 		}
 	}
+	// and a session cookie from a Basic login
+	jar := filepath.Join(dir, "cookies.txt")
+	if c := code(nil, []string{"-c", jar, "--basic", "-u", user + ":Dave-pw-1234!"}, "/sess/"); c != "200" {
+		t.Fatalf("%s logs in to /sess: %s", user, c)
+	}
+	if c := code(nil, []string{"-b", jar, "-c", jar}, "/sess/"); c != "200" {
+		t.Fatalf("%s with the session cookie: %s", user, c)
+	}
 	sambaTool("group", "removemembers", "Staff", user)
 	for _, s := range [][]string{{"--basic", "-u", user + ":Dave-pw-1234!"}, {"--ntlm", "-u", `SAMBA\` + user + ":Dave-pw-1234!"}} {
 		c := ""
@@ -139,6 +150,18 @@ sites:
 		if c := code(nil, s, "/"); c != "200" {
 			t.Errorf("%s %s on a site without group rules: %s", s[0], user, c)
 		}
+	}
+
+	// the session ends once it is revalidated (1s) with the directory's
+	// answer after its cache time (2s): 401, the cookie cleared
+	c := ""
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		if c = code(nil, []string{"-b", jar, "-c", jar}, "/sess/"); c != "200" {
+			break
+		}
+	}
+	if c != "401" {
+		t.Errorf("the session of %s after leaving Staff: %s, want 401\n%s", user, c, log)
 	}
 
 	// a directory and a KDC that do not answer

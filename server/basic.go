@@ -114,7 +114,7 @@ func (b *basicScheme) checkKDC(user, pass string, r *http.Request) outcome {
 		cb = "not_applicable"
 	}
 	id := &Identity{User: principal, Name: name, Domain: realm, Scheme: "Basic", Mechanism: "password",
-		ChannelBinding: cb, dirAccount: name}
+		ChannelBinding: cb, dirAccount: principal}
 	return outcome{res: resSuccess, user: principal, id: id}
 }
 

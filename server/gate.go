@@ -156,6 +156,9 @@ func New(o Options, sites []Site) (*Gate, error) {
 	if o.Store != nil {
 		g.accountSources["local"] = storeSource{o.Store}
 	}
+	if o.Directory != nil {
+		g.accountSources[directorySourceName] = directorySource{o.Directory}
+	}
 	for k, v := range o.AccountSources {
 		g.accountSources[k] = v
 	}

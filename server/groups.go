@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -12,7 +14,8 @@ import (
 // *directory.Directory is one.
 type GroupDirectory interface {
 	// UserGroups: the groups of an account the domain authenticated
-	// (tokenGroups, or memberOf).
+	// (tokenGroups, or memberOf): "DOMAIN\\name", "name@REALM" or a
+	// bare name (a session's, of the directory's own domain).
 	UserGroups(account string) (*directory.Membership, error)
 	// ResolveSIDs: names for the group SIDs of a Kerberos PAC.
 	ResolveSIDs(sids []string) (*directory.Membership, error)
@@ -62,6 +65,33 @@ func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *
 	if !id.pacSIDs {
 		cp.SIDs = m.SIDs
 	}
+	if !id.pacSIDs {
+		// the directory vouched that this is its domain's user (a
+		// Kerberos PAC may be another domain's): its session is looked
+		// up there again by name
+		cp.account = directorySourceName
+	}
 	cp.dirAccount, cp.pacSIDs = "", false
 	return &cp
+}
+
+// directorySourceName is the AccountSource of domain users whose groups
+// came from the directory: their sessions are looked up again there.
+const directorySourceName = "directory"
+
+// directorySource is the directory as an AccountSource for NTLM and
+// Basic users of its domain: a session's groups are the user's groups now (tokenGroups or memberOf, through the
+// directory's cache); a user the directory no longer has, or that is
+// disabled, ends the session. The session keeps the SIDs of its login.
+type directorySource struct{ dir GroupDirectory }
+
+func (s directorySource) Revalidate(_ context.Context, name string) ([]string, error) {
+	m, err := s.dir.UserGroups(name)
+	if errors.Is(err, directory.ErrNoUser) {
+		return nil, fmt.Errorf("%w: %v", ErrAccountGone, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.Names, nil
 }

@@ -128,7 +128,7 @@ func (a *ntlmAcceptor) finish(r *http.Request, ci *connInfo, res *ntlm.Result, p
 		if dom == "" {
 			dom = a.domain
 		}
-		id = &Identity{User: dom + `\` + res.User, Name: res.User, Domain: dom, Scheme: pend.scheme, Mechanism: "ntlm", dirAccount: res.User}
+		id = &Identity{User: dom + `\` + res.User, Name: res.User, Domain: dom, Scheme: pend.scheme, Mechanism: "ntlm", dirAccount: dom + `\` + res.User}
 	} else {
 		cr, err := a.store.Lookup(res.User)
 		if err != nil {
