@@ -324,12 +324,12 @@ func (d *Directory) Domain() string {
 func ReadPasswordFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: password file: %w", ErrConfig, err)
+		return "", fmt.Errorf("%w: password_file: %w", ErrConfig, err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	line = strings.TrimRight(line, "\r")
 	if line == "" {
-		return "", fmt.Errorf("%w: password file %s: the first line is empty", ErrConfig, path)
+		return "", fmt.Errorf("%w: password_file %s: the first line is empty", ErrConfig, path)
 	}
 	return line, nil
 }

@@ -29,13 +29,13 @@ func newDirectory(cfg *config.Config, kt *keytab.Keytab, krb5Conf string, log *s
 	var err error
 	if dc.CAFile != "" {
 		if c.RootCAs, err = directory.LoadCAFile(cfg.Path(dc.CAFile)); err != nil {
-			return nil, fmt.Errorf("daemon: directory.ca_file: %w", err)
+			return nil, fmt.Errorf("daemon: %w", err)
 		}
 	}
 	switch dc.Bind {
 	case directory.BindSimple:
 		if c.Password, err = directory.ReadPasswordFile(cfg.Path(dc.PasswordFile)); err != nil {
-			return nil, fmt.Errorf("daemon: directory.password_file: %w", err)
+			return nil, fmt.Errorf("daemon: %w", err)
 		}
 	case directory.BindKerberos:
 		kcfg, err := client.LoadKrb5Config(krb5Conf)
