@@ -194,9 +194,6 @@ func New(o Options, sites []Site) (*Gate, error) {
 		}
 		seen[p] = true
 		st := &site{path: p, rules: s.Rules, handler: s.Handler, sessions: s.Sessions}
-		for _, r := range s.Rules {
-			st.needsGroups = st.needsGroups || len(r.Roles) > 0
-		}
 		if s.Sessions && g.sessions == nil {
 			if len(o.SessionKeys) == 0 {
 				return nil, fmt.Errorf("%w: site %s: sessions need session keys", ErrConfig, s.Path)
@@ -258,6 +255,13 @@ func New(o Options, sites []Site) (*Gate, error) {
 	}
 	sort.SliceStable(g.sites, func(i, j int) bool { return len(g.sites[i].path) > len(g.sites[j].path) })
 	inheritRules(g.sites, o.Authorization)
+	for _, st := range g.sites {
+		// inherited rules count: a parent's deny by role must not be
+		// skipped because the directory is down
+		for _, r := range st.rules {
+			st.needsGroups = st.needsGroups || len(r.Roles) > 0
+		}
+	}
 	return g, nil
 }
 

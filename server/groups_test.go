@@ -34,7 +34,9 @@ func domainGate(t testing.TB, dir GroupDirectory, log io.Writer) (http.Handler, 
 	g, err := New(Options{Secret: make([]byte, 32), Directory: dir, Logger: slog.New(slog.NewTextHandler(log, nil)),
 		NTLMVerify: func(string, string, [8]byte, []byte, []byte) ([]byte, error) { return nil, nil }},
 		[]Site{{Path: "/", Schemes: []string{"ntlm"}}, {Path: "/finance", Schemes: []string{"ntlm"}, Rules: rules("finance")},
-			{Path: "/sid", Schemes: []string{"ntlm"}, Rules: rules("S-1-5-21-1-2-3-1105")}})
+			{Path: "/sid", Schemes: []string{"ntlm"}, Rules: rules("S-1-5-21-1-2-3-1105")},
+			// no rules of its own: it inherits /finance's
+			{Path: "/finance/reports", Schemes: []string{"ntlm"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestDirectoryGroups(t *testing.T) {
 	d := offlineDirectory(t)
 	d.Remember("carol", &directory.Membership{SIDs: []string{"S-1-5-21-1-2-3-1103", "S-1-5-21-1-2-3-1105"}, Names: []string{`SAMBA\Finance`}})
 	h, req := domainGate(t, d, io.Discard)
-	for path, want := range map[string]int{"/": 200, "/finance": 200, "/sid": 200} {
+	for path, want := range map[string]int{"/": 200, "/finance": 200, "/sid": 200, "/finance/reports": 200} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req(path))
 		if w.Code != want {
@@ -75,14 +77,14 @@ func TestDirectoryGroups(t *testing.T) {
 func TestDirectoryDown(t *testing.T) {
 	var log strings.Builder
 	h, req := domainGate(t, offlineDirectory(t), &log)
-	for path, want := range map[string]int{"/": 200, "/finance": 503, "/sid": 503} {
+	for path, want := range map[string]int{"/": 200, "/finance": 503, "/sid": 503, "/finance/reports": 503} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req(path))
 		if w.Code != want {
 			t.Errorf("%s: %d, want %d", path, w.Code, want)
 		}
 	}
-	if n := strings.Count(log.String(), "directory lookup failed"); n != 3 || !strings.Contains(log.String(), "directory=ldaps://127.0.0.1:1") {
+	if n := strings.Count(log.String(), "directory lookup failed"); n != 4 || !strings.Contains(log.String(), "directory=ldaps://127.0.0.1:1") {
 		t.Errorf("%d lines:\n%s", n, log.String())
 	}
 }
