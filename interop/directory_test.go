@@ -230,3 +230,26 @@ sites: [{path: /, auth: [basic], basic_over_http: true, authorization: [{allow: 
 		t.Fatalf("%v %s\n%s", err, out, log)
 	}
 }
+
+// TestServeCheckDirectory: serve --check reads the directory's files and
+// settings but does not ask the directory (none listens here).
+func TestServeCheckDirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ldap.pw"), []byte("a-password\n"), 0o600)
+	cfg := func(d string) string {
+		return "state_dir: ./state\nlisten: [{addr: 127.0.0.1:0}]\nsites: [{path: /, auth: [basic]}]\ndirectory: " + d + "\n"
+	}
+	if out, code := ghCheck(t, dir, cfg("{url: ldaps://127.0.0.1:1, bind_dn: 'cn=x', password_file: ./ldap.pw}")); code != 0 {
+		t.Errorf("a directory that does not answer: %d\n%s", code, out)
+	}
+	for want, d := range map[string]string{
+		"password_file": "{url: ldaps://127.0.0.1:1, bind_dn: 'cn=x', password_file: ./missing.pw}",
+		"ca_file":       "{url: ldaps://127.0.0.1:1, bind_dn: 'cn=x', password_file: ./ldap.pw, ca_file: ./missing.pem}",
+		"directory.url": "{url: ldap://127.0.0.1:1, bind_dn: 'cn=x', password_file: ./ldap.pw}",
+	} {
+		out, code := ghCheck(t, dir, cfg(d))
+		if code != 1 || !strings.Contains(out, want) || strings.Contains(out, "a-password") {
+			t.Errorf("%s: %d\n%s", want, code, out)
+		}
+	}
+}

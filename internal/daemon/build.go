@@ -158,8 +158,8 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 		krb5Conf = cfg.Path(cfg.Kerberos.Krb5Conf)
 	}
 	var dir server.GroupDirectory
-	if cfg.Directory != nil && !dry { // dry: directory reachability is not checked
-		d, err := newDirectory(cfg, kt, krb5Conf, log)
+	if cfg.Directory != nil {
+		d, err := newDirectory(cfg, kt, krb5Conf, log, !dry) // dry: the directory is not asked
 		if err != nil {
 			return nil, err
 		}

@@ -22,8 +22,9 @@ import (
 // a configuration the directory refuses (its certificate, the bind) stops
 // the start with one line saying so; a directory that does not answer is
 // logged and tried again on each lookup (requests whose rules need groups
-// are refused meanwhile).
-func newDirectory(cfg *config.Config, kt *keytab.Keytab, krb5Conf string, log *slog.Logger) (*directory.Directory, error) {
+// are refused meanwhile). With connect false (gatehouse serve --check) the
+// files are read and the settings checked, and the directory is not asked.
+func newDirectory(cfg *config.Config, kt *keytab.Keytab, krb5Conf string, log *slog.Logger, connect bool) (*directory.Directory, error) {
 	dc := cfg.Directory
 	c := directory.Config{URL: dc.URL, StartTLS: dc.StartTLS, Bind: dc.Bind, BindDN: dc.BindDN, BaseDN: dc.BaseDN, CacheTTL: dc.Cache, Logger: log}
 	var err error
@@ -51,6 +52,9 @@ func newDirectory(cfg *config.Config, kt *keytab.Keytab, krb5Conf string, log *s
 	d, err := directory.New(c)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	if !connect {
+		return d, nil
 	}
 	if err := d.Check(); err != nil {
 		if refusedConfig(err) {
