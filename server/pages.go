@@ -59,7 +59,7 @@ var pages = template.Must(template.New("pages").Parse(`
 <p class="status">401 Unauthorized{{if .Stale}}: your sign-in has expired{{end}}</p>
 <p>{{.Path}} accepts: <strong>{{range $i, $s := .Schemes}}{{if $i}}, {{end}}{{$s}}{{end}}</strong>.</p>
 <ul>
-{{if .Negotiate}}<li>Windows sign-in (Kerberos) is offered. If your browser did not send it: add <code>{{.Host}}</code> to the <em>Local intranet</em> zone (Internet Options → Security), or start Chrome/Edge with <code>--auth-server-allowlist={{.Host}}</code>; in Firefox add it to <code>network.negotiate-auth.trusted-uris</code>. Kerberos also needs a ticket: <code>klist</code> shows yours, <code>kinit</code> gets one.</li>{{end}}
+{{if .Negotiate}}<li>Windows sign-in (Kerberos) is offered.{{if .IPHost}} Browsers and Kerberos need the server's name, not an address: use its host name in the URL.{{end}} If your browser did not send it: add <code>{{.Host}}</code> to the <em>Local intranet</em> zone (Internet Options → Security), or start Chrome/Edge with <code>--auth-server-allowlist={{.Host}}</code>; in Firefox add it to <code>network.negotiate-auth.trusted-uris</code>. Kerberos also needs a ticket: <code>klist</code> shows yours, <code>kinit</code> gets one.</li>{{end}}
 {{if .Password}}<li>A user name and password are accepted: your browser should ask for them; if it did not, reload the page.</li>{{end}}
 {{if .Certificate}}<li>A client certificate is accepted: choose one when your browser asks (it asks again after a restart).</li>{{end}}
 <li>From a command line: <code>curl --negotiate -u : {{.URL}}</code> or <code>gatehouse get {{.URL}}</code>.</li>
@@ -86,11 +86,13 @@ type page401 struct {
 	Schemes                          []string
 	Stale                            bool
 	Negotiate, Password, Certificate bool
+	IPHost                           bool // Kerberos cannot name an IP address
 }
 
 // writeUnauthorizedPage writes the 401 body (the challenges are set).
 func writeUnauthorizedPage(w http.ResponseWriter, r *http.Request, challenges []string, stale, cert bool) {
 	p := page401{Path: r.URL.Path, Host: hostOnly(r.Host), Stale: stale, Certificate: cert}
+	p.IPHost = net.ParseIP(p.Host) != nil
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"

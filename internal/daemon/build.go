@@ -51,6 +51,7 @@ type generation struct {
 	refs    atomic.Int64
 	retired atomic.Bool
 	once    sync.Once
+	closed  atomic.Bool // for tests
 }
 
 // certState is one TLS listener's configuration in a generation.
@@ -77,6 +78,7 @@ func (g *generation) retire() {
 // closeNow closes, once, everything g opened: the one place it is done.
 func (g *generation) closeNow() {
 	g.once.Do(func() {
+		g.closed.Store(true)
 		for i := len(g.closers) - 1; i >= 0; i-- {
 			g.closers[i]()
 		}
@@ -90,11 +92,13 @@ func (g *generation) logStarted(log *slog.Logger) {
 	log.Info("sites", "count", len(g.cfg.Sites), "domain", g.domain, "realm", g.store.Realm(), "accounts", g.dbPath)
 }
 
-// build opens what cfg names and builds the Gate. dry (serve --check)
+// build opens what cfg names and builds the Gate; what sh holds (the
+// account store, the winbind helper) is shared with the generations that
+// use the same. dry (serve --check)
 // creates no file: secrets and certificates that do not exist yet are
 // made in memory, and a missing account store is a temporary one. On
 // error, whatever build opened is closed.
-func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, dry bool) (_ *generation, err error) {
+func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, sh *shared, dry bool) (_ *generation, err error) {
 	g := &generation{cfg: cfg, certs: map[string]*certState{}}
 	defer func() {
 		if err != nil {
@@ -125,10 +129,17 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 			dbPath = filepath.Join(tmp, "accounts.db")
 		}
 	}
-	if g.store, err = accounts.Open(dbPath, cfg.Realm); err != nil {
-		return nil, fmt.Errorf("daemon: accounts: %w", err)
+	st, err := sh.get(g, "accounts\x00"+dbPath+"\x00"+cfg.Realm, func() (any, func(), error) {
+		st, err := accounts.Open(dbPath, cfg.Realm)
+		if err != nil {
+			return nil, nil, fmt.Errorf("daemon: accounts: %w", err)
+		}
+		return st, func() { st.Close() }, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	g.closers = append(g.closers, func() { g.store.Close() })
+	g.store = st.(*accounts.Store)
 	g.domain = cfg.NTLM.Domain
 	if g.domain == "" {
 		g.domain = localDomain()
@@ -137,12 +148,17 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var ntlmVerify func(string, string, [8]byte, []byte, []byte) ([]byte, error)
 	if cfg.NTLM.Verifier == "winbind" {
-		wb, err := newWinbind(cfg.NTLM.NTLMAuth)
+		wb, err := sh.get(g, "winbind\x00"+cfg.NTLM.NTLMAuth, func() (any, func(), error) {
+			wb, err := newWinbind(cfg.NTLM.NTLMAuth)
+			if err != nil {
+				return nil, nil, err
+			}
+			return wb, wb.Close, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		g.closers = append(g.closers, wb.Close)
-		ntlmVerify = wb.Verify
+		ntlmVerify = wb.(*winbind).Verify
 	}
 	var acceptor *krb.Acceptor
 	var kt *keytab.Keytab
@@ -489,4 +505,60 @@ func newServiceAccount(cfg *config.Config, kt *keytab.Keytab, krb5Conf string) (
 		return nil, fmt.Errorf("daemon: kerberos.service_account: %w", err)
 	}
 	return sa, nil
+}
+
+// shared holds what consecutive generations use alike: it is opened once
+// and closed when the last generation using it closes. An NTLM handshake
+// begun under one configuration and finished under the next still finds
+// its account store and winbind helper open.
+type shared struct {
+	mu sync.Mutex
+	m  map[string]*sharedEntry
+}
+
+type sharedEntry struct {
+	v     any
+	close func()
+	n     int
+}
+
+// get returns the entry for key, opening it when no generation holds it,
+// and counts g as a user until g closes. A nil shared opens a private one.
+func (s *shared) get(g *generation, key string, open func() (any, func(), error)) (any, error) {
+	if s == nil {
+		v, c, err := open()
+		if err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, c)
+		return v, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[key]
+	if !ok {
+		v, c, err := open()
+		if err != nil {
+			return nil, err
+		}
+		if s.m == nil {
+			s.m = map[string]*sharedEntry{}
+		}
+		e = &sharedEntry{v: v, close: c}
+		s.m[key] = e
+	}
+	e.n++
+	g.closers = append(g.closers, func() {
+		s.mu.Lock()
+		e.n--
+		last := e.n == 0
+		if last {
+			delete(s.m, key)
+		}
+		s.mu.Unlock()
+		if last {
+			e.close()
+		}
+	})
+	return e.v, nil
 }

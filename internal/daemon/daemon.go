@@ -58,6 +58,7 @@ type Running struct {
 	// authenticators. Its size (kerberos.replay_cache_entries) is the
 	// first configuration's until a restart.
 	rcache *krb.MemoryReplayCache
+	shared shared // account store, winbind helper
 	notify func(state string)
 
 	mu        sync.Mutex // serializes Reload and Shutdown
@@ -101,7 +102,7 @@ func Start(cfg *config.Config, log *slog.Logger, opts Options) (*Running, error)
 	}
 	r := &Running{log: log, notify: opts.Notify, rcache: krb.NewReplayCache(cfg.Kerberos.ReplayCacheEntries),
 		done: make(chan error, 1), stop: make(chan struct{})}
-	g, err := build(cfg, log, r.rcache, false)
+	g, err := build(cfg, log, r.rcache, &r.shared, false)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +283,7 @@ func (r *Running) Reload(cfg *config.Config) error {
 	}
 	r.notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	defer r.notify("READY=1")
-	g, err := build(cfg, r.log, r.rcache, false)
+	g, err := build(cfg, r.log, r.rcache, &r.shared, false)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,118 @@
+package daemon
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/config"
+)
+
+func testConfig(t *testing.T, dir, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), dir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestReloadGenerations: a reload swaps the Gate on the same listener; the
+// old generation stays open while a request holds it and closes (its
+// account store with it) when the last one ends; a failed reload changes
+// nothing.
+func TestReloadGenerations(t *testing.T) {
+	dir := t.TempDir()
+	const base = "state_dir: ./state\naccounts: ./a.db\nlisten: [{addr: 127.0.0.1:0}]\nsites:\n  - {path: /, auth: [anonymous]}\n"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := Start(testConfig(t, dir, base), log, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown()
+	url := "http://" + r.listeners[0].ln.Addr().String()
+	if c := get(t, url+"/secret"); c != 200 {
+		t.Fatalf("before: %d", c)
+	}
+	old := r.acquire() // a request in flight on the old generation
+	next := testConfig(t, dir, base+"  - {path: /secret, auth: [digest]}\n")
+	if err := r.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if c := get(t, url+"/secret"); c != 401 {
+		t.Errorf("after: %d", c)
+	}
+	if old.closed.Load() || old.store != r.cur.Load().store {
+		t.Errorf("the old generation closed under a request in flight, or the store was not shared")
+	}
+	old.release()
+	if _, err := old.store.List(); err != nil {
+		t.Errorf("the store both generations use was closed with the old one: %v", err)
+	}
+	// a generation with another store closes the old one
+	moved := testConfig(t, dir, strings.Replace(base, "./a.db", "./b.db", 1)+"  - {path: /secret, auth: [digest]}\n")
+	prev := r.acquire()
+	prev.release()
+	if err := r.Reload(moved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prev.store.List(); err == nil {
+		t.Error("a.db is still open after the last generation using it closed")
+	}
+	// a configuration that cannot be built leaves the running one
+	bad := testConfig(t, dir, strings.Replace(base, "./a.db", "./b.db", 1)+"  - {path: /www, auth: [anonymous], handler: static, root: ./missing}\n")
+	if err := r.Reload(bad); err == nil || !strings.Contains(err.Error(), "sites[1] (/www).root") {
+		t.Fatalf("bad reload: %v", err)
+	}
+	if c := get(t, url+"/secret"); c != 401 {
+		t.Errorf("after the failed reload: %d", c)
+	}
+	if len(r.listeners) != 1 {
+		t.Errorf("listeners: %d", len(r.listeners))
+	}
+}
+
+// TestCheckCreatesNothing: Check reports each missing file on its own
+// line and leaves the directory as it was.
+func TestCheckCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, `
+state_dir: ./state
+accounts: ./a.db
+listen: [{addr: 127.0.0.1:0, tls: {}}]
+sites: [{path: /, auth: [anonymous, digest], sessions: true}]
+`)
+	if p := Check(cfg); len(p) != 0 {
+		t.Fatalf("good config: %v", p)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Check created %v", entries)
+	}
+	cfg = testConfig(t, dir, `
+listen: [{addr: 127.0.0.1:0, tls: {cert: ./c.pem, key: ./k.pem}}]
+kerberos: {keytab: ./none.keytab}
+sites: [{path: /, auth: [anonymous], handler: static, root: ./www}]
+`)
+	p := Check(cfg)
+	if len(p) != 3 {
+		t.Fatalf("problems: %q", p)
+	}
+	if !strings.Contains(p[0], filepath.Join(dir, "c.pem")) {
+		t.Errorf("the TLS problem does not name the file: %q", p[0])
+	}
+}
