@@ -211,12 +211,17 @@ type Site struct {
 	Path          string     `yaml:"path"`
 	Auth          []string   `yaml:"auth"`
 	Authorization []RuleYAML `yaml:"authorization"`
-	Handler       string     `yaml:"handler"` // whoami | static | proxy
+	Handler       string     `yaml:"handler"` // whoami | static | proxy | bits_upload
 	Root          string     `yaml:"root"`
 	Upstream      string     `yaml:"upstream"`
 	// FileAuthorization checks, for the static handler, that the user's
 	// Unix account may read the file (ASP.NET's FileAuthorizationModule).
 	FileAuthorization bool `yaml:"file_authorization"`
+	// MaxUploadSize bounds a file of the bits_upload handler, in bytes
+	// (0: 1 GiB); UploadSessionTimeout drops an upload session left alone
+	// that long (0: 24h).
+	MaxUploadSize        int64         `yaml:"max_upload_size"`
+	UploadSessionTimeout time.Duration `yaml:"upload_session_timeout"`
 	// UpstreamAuth is how the proxy authenticates to the upstream: none
 	// (identity headers only) or negotiate (Kerberos as the user, with the
 	// TGT the user delegated; "double hop").
@@ -525,11 +530,20 @@ func (c *Config) validate() error {
 				return fmt.Errorf("%s.authorization[%d]: %v", key, j, err)
 			}
 		}
-		if err := oneOf(key+".handler", s.Handler, "whoami", "static", "proxy"); err != nil {
+		if err := oneOf(key+".handler", s.Handler, "whoami", "static", "proxy", "bits_upload"); err != nil {
 			return err
 		}
 		if s.Handler == "static" && s.Root == "" {
 			return fmt.Errorf("%s.root: the static handler needs a root directory", key)
+		}
+		if s.Handler == "bits_upload" && s.Root == "" {
+			return fmt.Errorf("%s.root: the bits_upload handler needs a root directory to upload into", key)
+		}
+		if (s.MaxUploadSize != 0 || s.UploadSessionTimeout != 0) && s.Handler != "bits_upload" {
+			return fmt.Errorf("%s: max_upload_size and upload_session_timeout are for the bits_upload handler", key)
+		}
+		if s.MaxUploadSize < 0 || s.UploadSessionTimeout < 0 {
+			return fmt.Errorf("%s: max_upload_size and upload_session_timeout cannot be negative", key)
 		}
 		if s.Handler == "proxy" && !strings.HasPrefix(s.Upstream, "http://") && !strings.HasPrefix(s.Upstream, "https://") {
 			return fmt.Errorf("%s.upstream: the proxy handler needs an http:// or https:// upstream", key)

@@ -372,5 +372,3 @@ func contentRange(v string) (start, total int64, ok bool) {
 	}
 	return start, total, true
 }
-
-// upload is in upload.go.

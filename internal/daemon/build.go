@@ -226,6 +226,20 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 			} else {
 				site.Handler = server.Static(s.Path, root)
 			}
+		case "bits_upload":
+			root := cfg.Path(s.Root)
+			if st, err := os.Stat(root); err != nil || !st.IsDir() {
+				return nil, fmt.Errorf("daemon: %s.root: %s is not a directory to upload into", key, root)
+			}
+			if dry {
+				site.Handler = http.NotFoundHandler()
+				break
+			}
+			h, err := server.BITSUpload(s.Path, root, server.BITSOptions{MaxSize: s.MaxUploadSize, SessionTimeout: s.UploadSessionTimeout, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("daemon: %s: %w", key, err)
+			}
+			site.Handler = h
 		case "proxy":
 			if s.UpstreamAuth != "" && s.UpstreamAuth != "none" && upstreamMetrics == nil {
 				upstreamMetrics = server.NewUpstreamMetrics(reg)

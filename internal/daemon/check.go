@@ -95,7 +95,7 @@ func Check(cfg *config.Config) []string {
 	}
 	for i, s := range cfg.Sites {
 		key := fmt.Sprintf("sites[%d] (%s)", i, s.Path)
-		if s.Handler == "static" {
+		if s.Handler == "static" || s.Handler == "bits_upload" {
 			if _, err := os.Stat(cfg.Path(s.Root)); err != nil {
 				add("%s.root: %v", key, err)
 			}
