@@ -244,6 +244,13 @@ sites:
 		if out, e, ok := get(t, nil, "-k", "-x", proxy, "--proxy-ntlm", "-U", `EXAMPLE\alice:wrong`, u); ok {
 			t.Errorf("%s: proxy accepted a wrong password: %q %s", u, out, e)
 		}
+		// --cred proxy:ntlm:USER, the password from --password-file
+		pw := filepath.Join(t.TempDir(), "pw")
+		os.WriteFile(pw, []byte("alicepw\n"), 0o600)
+		args := []string{"-k", "-x", proxy, "--cred", `proxy:ntlm:EXAMPLE\alice`, "--password-file", pw, "-H", "Accept: application/json"}
+		if out, e, ok := get(t, nil, append(args, u)...); !ok || parseWhoami(t, out).Scheme != "Anonymous" {
+			t.Errorf("%s through the NTLM proxy with --cred: %q %s", u, out, e)
+		}
 	}
 }
 

@@ -90,11 +90,21 @@ sites: [{path: /, auth: [negotiate], handler: static, root: %s}]
 		t.Fatalf("jobs add: %s", e)
 	}
 	other = strings.TrimSpace(other)
+	// a keytab identity, allowed implicit credentials by --cred rather than --implicit-allow
+	viaKeytab, e, ok := jobsCmd(t, worker, db, "add", "--keytab", k.Keytab, "--user", k.SPN+"@"+k.Realm,
+		"--cred", "server:negotiate:implicit", "-o", dest+".3", s.HTTP+"/f.bin")
+	if !ok {
+		t.Fatalf("jobs add --keytab: %s", e)
+	}
+	viaKeytab = strings.TrimSpace(viaKeytab)
 	if _, e, ok := jobsCmd(t, worker, db, "run", "--once"); !ok {
 		t.Fatalf("jobs run: %s", e)
 	}
 	if l := jobLine(t, worker, db, id); !strings.Contains(l, "transferred") || !strings.Contains(l, "100") {
 		t.Fatalf("the job with its own ccache: %s", l)
+	}
+	if l := jobLine(t, worker, db, viaKeytab); !strings.Contains(l, "transferred") {
+		t.Errorf("the job with its own keytab: %s", l)
 	}
 	if l := jobLine(t, worker, db, other); !strings.Contains(l, "error") {
 		t.Errorf("a job without an identity got Kerberos from somewhere: %s", l)
@@ -126,10 +136,24 @@ func TestJobsSetCredentialsAndNotify(t *testing.T) {
 state_dir: ./state
 accounts: ./gatehouse.db
 listen: [{addr: 127.0.0.1:0}]
-sites: [{path: /, auth: [digest], handler: static, root: %s}]
+sites: [{path: /, auth: [digest, ntlm], handler: static, root: %s}]
 `, www), 1)
 	db := filepath.Join(t.TempDir(), "jobs.db")
 	dest := filepath.Join(t.TempDir(), "f.bin")
+	// a job with its own NTLM user file; the worker has none (NTLM_USER_FILE empty)
+	users := filepath.Join(t.TempDir(), "ntlm-users")
+	os.WriteFile(users, []byte("WORKGROUP:alice:right-pw\n"), 0o600)
+	noNTLM := []string{"NTLM_USER_FILE="}
+	nid, e, ok := jobsCmd(t, noNTLM, db, "add", "--ntlm", "--implicit-allow", "localhost", "--ntlm-user-file", users, "-o", dest+".ntlm", s.HTTP+"/f.bin")
+	if !ok {
+		t.Fatalf("jobs add --ntlm-user-file: %s", e)
+	}
+	nid = strings.TrimSpace(nid)
+	os.Remove(users) // sealed in the job: the file is not needed any more
+	jobsCmd(t, noNTLM, db, "run", "--once")
+	if l := jobLine(t, nil, db, nid); !strings.Contains(l, "transferred") {
+		t.Errorf("the job with its own NTLM user file: %s", l)
+	}
 	notes := filepath.Join(t.TempDir(), "notify.log")
 	id, e, ok := jobsCmdIn(t, nil, "wrong-pw\n", db, "add", "--digest", "-u", "alice", "--password-stdin",
 		"--notify-cmd", `echo "$GATEHOUSE_JOB_ID $GATEHOUSE_JOB_STATE" >> `+notes, "-o", dest, s.HTTP+"/f.bin")
