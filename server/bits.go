@@ -183,8 +183,12 @@ func (h *bitsHandler) refuse(w http.ResponseWriter, r *http.Request, sid string,
 // directory), no backslash or NUL.
 func (h *bitsHandler) target(r *http.Request) (string, error) {
 	p := r.URL.Path
-	rest, ok := strings.CutPrefix(p, h.prefix)
-	if !ok || (rest != "" && rest[0] != '/') {
+	// the Gate matches sites case-insensitively (as IIS does)
+	if len(p) < len(h.prefix) || !strings.EqualFold(p[:len(h.prefix)], h.prefix) {
+		return "", bitsFailf(http.StatusBadRequest, bits.EInvalidArg, "outside the upload site")
+	}
+	rest := p[len(h.prefix):]
+	if rest != "" && rest[0] != '/' {
 		return "", bitsFailf(http.StatusBadRequest, bits.EInvalidArg, "outside the upload site")
 	}
 	rest = strings.TrimPrefix(rest, "/")
