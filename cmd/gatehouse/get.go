@@ -393,3 +393,10 @@ func usedScheme(resp *http.Response) string {
 	}
 	return s
 }
+
+// The --help text run prints for get: the usage with every flag.
+func init() {
+	var b strings.Builder
+	cmdGet([]string{"--help"}, nil, &b, io.Discard)
+	help["get"] = b.String()
+}

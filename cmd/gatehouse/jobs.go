@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -51,6 +52,19 @@ examples:
 The store is $XDG_STATE_HOME/gatehouse/jobs.db (~/.local/state/...) unless --db;
 credentials and identities are sealed in it with the key in FILE.key (both mode 0600).
 `
+
+// jobsExamples are the example lines of each command's --help.
+var jobsExamples = map[string]string{
+	"add":             "gatehouse jobs add --negotiate --implicit-allow files.example.test --priority low --limit-rate 2M -o iso.img https://files.example.test/iso.img",
+	"set-credentials": "gatehouse jobs set-credentials 3f2a9c… -u 'CORP\\alice' --password-stdin < pw.txt",
+	"list":            "gatehouse jobs list --json",
+	"run":             "gatehouse jobs run -v",
+	"show":            "gatehouse jobs show 3f2a9c…",
+	"resume":          "gatehouse jobs resume 3f2a9c…",
+	"complete":        "gatehouse jobs complete 3f2a9c…",
+	"cancel":          "gatehouse jobs cancel 3f2a9c…",
+	"remove":          "gatehouse jobs remove 3f2a9c…",
+}
 
 // cmdJobs is `gatehouse jobs ...`: BITS-style background transfers.
 func cmdJobs(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -108,7 +122,7 @@ func cmdJobs(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(interleave(fs, args[1:])); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "usage: gatehouse jobs %s\n\nflags:\n", synopsis)
+			fmt.Fprintf(stdout, "usage: gatehouse jobs %s\n\nexample:\n  %s\n\nflags:\n", synopsis, jobsExamples[sub])
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return 0
@@ -375,4 +389,15 @@ func trimFilePrefix(p string) string {
 		return p[5:]
 	}
 	return p
+}
+
+// The --help texts run prints for jobs and each of its commands, with
+// their flags.
+func init() {
+	help["jobs"] = jobsUsage
+	for _, sub := range []string{"add", "set-credentials", "list", "run", "show", "resume", "complete", "cancel", "remove"} {
+		var b strings.Builder
+		cmdJobs([]string{sub, "--help"}, nil, &b, io.Discard)
+		help["jobs "+sub] = b.String()
+	}
 }
