@@ -60,3 +60,38 @@ func (c *cache[V]) len() int {
 	defer c.mu.RUnlock()
 	return len(c.m)
 }
+
+// flights lets concurrent lookups of one key share a single search.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	m    *Membership
+	err  error
+}
+
+// join returns the flight for key and whether the caller leads it (and
+// must search, then leave); followers wait on done.
+func (f *flights) join(key string) (*flight, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.m[key]; ok {
+		return c, false
+	}
+	if f.m == nil {
+		f.m = make(map[string]*flight)
+	}
+	c := &flight{done: make(chan struct{})}
+	f.m[key] = c
+	return c, true
+}
+
+func (f *flights) leave(key string, c *flight) {
+	f.mu.Lock()
+	delete(f.m, key)
+	f.mu.Unlock()
+	close(c.done)
+}

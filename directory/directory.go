@@ -92,6 +92,7 @@ type Directory struct {
 	users    *cache[*Membership]
 	sidNames *cache[string]
 	sidSets  *cache[*Membership] // by the SID list, comma-joined
+	flight   flights             // user searches in progress
 	now      func() time.Time
 }
 

@@ -73,6 +73,26 @@ func TestCacheBound(t *testing.T) {
 	}
 }
 
+func TestFlights(t *testing.T) {
+	var f flights
+	c, leader := f.join("carol")
+	c2, leader2 := f.join("carol")
+	if !leader || leader2 || c != c2 {
+		t.Fatal("the second lookup does not follow the first")
+	}
+	go func() {
+		c.m = &Membership{Names: []string{"x"}}
+		f.leave("carol", c)
+	}()
+	<-c2.done
+	if c2.m == nil || c2.m.Names[0] != "x" {
+		t.Fatal("the follower did not get the answer")
+	}
+	if _, leader := f.join("carol"); !leader {
+		t.Fatal("a finished flight is still joined")
+	}
+}
+
 func TestSplitAccount(t *testing.T) {
 	for in, want := range map[string][2]string{`SAMBA\carol`: {"carol", "SAMBA"}, "carol@SAMBA.TEST": {"carol", "SAMBA.TEST"}, "carol": {"carol", ""}, `A\b@c`: {"b@c", "A"}} {
 		if n, d := splitAccount(in); n != want[0] || d != want[1] {

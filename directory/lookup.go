@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -50,6 +51,20 @@ func (d *Directory) UserGroups(account string) (*Membership, error) {
 		}
 		return m, nil
 	}
+	// one search per account at a time: a burst of requests for a user
+	// whose entry just expired shares the first one's answer
+	c, leader := d.flight.join(key)
+	if !leader {
+		<-c.done
+		return c.m, c.err
+	}
+	defer d.flight.leave(key, c)
+	c.m, c.err = d.searchUser(account, name, domain, key, now)
+	return c.m, c.err
+}
+
+// searchUser asks the directory for UserGroups and caches the answer.
+func (d *Directory) searchUser(account, name, domain, key string, now time.Time) (*Membership, error) {
 	var m *Membership
 	err := d.withConn(func(c *ldap.Conn, info *serverInfo) error {
 		var err error

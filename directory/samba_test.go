@@ -83,8 +83,22 @@ func TestSambaAD(t *testing.T) {
 			t.Errorf("%s: %v", other, err)
 		}
 	}
-	if _, err := d.UserGroups("carol@samba.test"); err != nil {
-		t.Errorf("carol@samba.test: %v", err)
+	// a burst of lookups of one uncached account shares one answer
+	answers := make(chan *Membership, 20)
+	for i := 0; i < cap(answers); i++ {
+		go func() {
+			m, err := d.UserGroups("carol@samba.test")
+			if err != nil {
+				t.Error(err)
+			}
+			answers <- m
+		}()
+	}
+	first := <-answers
+	for i := 1; i < cap(answers); i++ {
+		if m := <-answers; m != first {
+			t.Errorf("concurrent lookups got different answers")
+		}
 	}
 
 	t.Run("starttls", func(t *testing.T) {

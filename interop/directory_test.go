@@ -253,3 +253,40 @@ func TestServeCheckDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestBasicKDCTicketMustDecrypt: basic.verifier kerberos believes the
+// KDC only when the ticket it issues for this service decrypts with the
+// keytab. Here the keytab holds another account's keys under
+// HTTP/localhost (as a stale keytab or a forged KDC answer would look):
+// carol's right password is refused, with the reason logged.
+func TestBasicKDCTicketMustDecrypt(t *testing.T) {
+	dc := testenv.NeedDirectory(t)
+	upKT := os.Getenv("GATEHOUSE_DC_UP_KEYTAB")
+	if upKT == "" {
+		testenv.Missing(t, "GATEHOUSE_DC_UP_KEYTAB (scripts/samba-dc.sh)")
+	}
+	ip := testenv.LookPath(t, "ip")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	wrong := relabelKeytab(t, dir, "wrong.keytab", upKT, "HTTP/localhost", false)
+	port, log := serveInNS(t, dc.Netns, dir, `
+state_dir: `+filepath.Join(dir, "state")+`
+accounts: `+filepath.Join(dir, "gatehouse.db")+`
+listen: [{addr: 127.0.0.1:0}]
+kerberos: {keytab: `+wrong+`, krb5_conf: `+dc.Krb5Conf+`}
+basic: {verifier: kerberos}
+sites: [{path: /, auth: [basic], basic_over_http: true}]
+`)
+	out, _ := exec.Command(ip, "netns", "exec", dc.Netns, testenv.LookPath(t, "curl"), "-s", "-o", "/dev/null", "-w", "%{http_code}",
+		"--basic", "-u", "carol:Carol-pw-1", "http://localhost:"+port+"/").Output()
+	if string(out) != "401" {
+		t.Errorf("a ticket the keytab cannot decrypt: %s, want 401", out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), "does not decrypt with the keytab") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if l := log.String(); !strings.Contains(l, "does not decrypt with the keytab") || strings.Contains(l, "Carol-pw-1") {
+		t.Errorf("log:\n%s", l)
+	}
+}
