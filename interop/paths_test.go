@@ -199,6 +199,7 @@ sites:
 		"X-Remote-Ccache: FILE:/tmp/evil", "X_Remote_Ccache: FILE:/tmp/evil",
 		"X-Gatehouse-Jwt-Assertion: forged", "X_Gatehouse_Jwt_Assertion: forged", "x-gatehouse-anything: forged",
 		"X_Forwarded_For: 10.6.6.6", "X_Forwarded_Host: evil.example", "X-Authenticated_User: evil",
+		"X-Original-URL: /evil", "x-rewrite-url: /evil",
 	}
 	for _, user := range []string{"", "alice:alicepw"} {
 		args := []string{"-s", "-o", "/dev/null", "-w", "%{http_code}"}

@@ -60,6 +60,12 @@ var spoofable = []string{
 // reservedPrefixes are the header name prefixes the proxy reserves.
 var reservedPrefixes = []string{"x-remote-", "x-gatehouse-"}
 
+// pathOverrides are request headers some frameworks (Symfony, Zend,
+// Laminas; IIS URL Rewrite sets them) take as the request's path instead
+// of the request line: from a client they would route the upstream to a
+// path no site rule was checked for.
+var pathOverrides = []string{"X-Original-URL", "X-Rewrite-URL"}
+
 // scrubHeaders removes, from a request going upstream, every header the
 // upstream could read as one of the identity headers. CGI (RFC 3875
 // §4.1.18), WSGI, PHP, Rack and many frameworks name a header
@@ -102,9 +108,11 @@ func reservedHeader(name string) bool {
 			return true
 		}
 	}
-	for _, k := range spoofable {
-		if s == strings.ToLower(k) {
-			return true
+	for _, list := range [][]string{spoofable, pathOverrides} {
+		for _, k := range list {
+			if s == strings.ToLower(k) {
+				return true
+			}
 		}
 	}
 	return false

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -57,4 +58,28 @@ func FuzzPathProblem(f *testing.F) {
 			t.Fatalf("%q: canonical %q decodes to %q", p, out, back)
 		}
 	})
+}
+
+func TestScrubHeaders(t *testing.T) {
+	h := http.Header{}
+	for _, k := range []string{
+		"X_Remote_User", "x_remote_groups", "X-Remote_User", "X-REMOTE-USER", "X.Remote.User", "X-Remote-Ccache",
+		"X-Gatehouse-Jwt-Assertion", "x_gatehouse_jwt_assertion", "X-Gatehouse-Anything", "Remote_User",
+		"X-Forwarded_For", "X-Authenticated-User", "X-Original-URL", "X_Rewrite_Url", "Any_Underscore",
+	} {
+		h[k] = []string{"evil"}
+	}
+	keep := []string{"Accept", "X-Request-Id", "Content-Type", "X-Remoteuser", "Cookie"}
+	for _, k := range keep {
+		h[k] = []string{"fine"}
+	}
+	scrubHeaders(h)
+	if len(h) != len(keep) {
+		t.Errorf("left: %v", h)
+	}
+	for _, k := range keep {
+		if h.Get(k) != "fine" {
+			t.Errorf("%s dropped", k)
+		}
+	}
 }
