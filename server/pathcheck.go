@@ -41,7 +41,8 @@ func pathProblem(p string) string {
 	if !strings.HasPrefix(p, "/") {
 		return "the path does not start with /"
 	}
-	dec := make([]byte, 0, len(p))
+	var buf [512]byte // the decoded path; most fit here, off the heap
+	dec := buf[:0]
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c == '%' {
@@ -78,16 +79,30 @@ func pathProblem(p string) string {
 	if !utf8.Valid(dec) {
 		return "invalid or overlong UTF-8 in the path"
 	}
-	segs := strings.Split(string(dec[1:]), "/")
-	for i, s := range segs {
+	start := 1 // of the current segment
+	for i := 1; i <= len(dec); i++ {
+		if i < len(dec) && dec[i] != '/' {
+			continue
+		}
+		seg := dec[start:i]
 		switch {
-		case s == "" && i < len(segs)-1:
+		case len(seg) == 0 && i < len(dec):
 			return "an empty segment (//) in the path"
-		case s != "" && strings.Trim(s, ".") == "":
+		case len(seg) > 0 && onlyDots(seg):
 			return "a dot-segment (. or ..) in the path"
 		}
+		start = i + 1
 	}
 	return ""
+}
+
+func onlyDots(b []byte) bool {
+	for _, c := range b {
+		if c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func unhex(c byte) int {

@@ -83,3 +83,14 @@ func TestScrubHeaders(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPathProblem: the check every request pays before its site is
+// matched.
+func BenchmarkPathProblem(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if pathProblem("/app/reports/2026/q3%20summary/index.html") != "" {
+			b.Fatal("refused")
+		}
+	}
+}
