@@ -281,7 +281,26 @@ func (h *bitsHandler) save(meta string, s *bits.Session) error {
 	return h.root.Rename(tmp, meta)
 }
 
-// lock serialises the requests of one session.
+// lockSession serialises the requests of the session the request names.
+// The lock is kept only while its session exists: unlocking forgets it
+// when no session file is there, so made-up ids leave nothing behind.
+func (h *bitsHandler) lockSession(r *http.Request) (func(), error) {
+	id, err := bits.ParseSessionID(r.Header.Get(bits.HeaderSessionID))
+	if err != nil {
+		return nil, bitsFailf(http.StatusBadRequest, bits.EInvalidArg, "%v", err)
+	}
+	key := id.String()
+	unlock := h.lock(key)
+	return func() {
+		meta, _ := sessionFiles(key)
+		if _, err := h.root.Stat(meta); err != nil {
+			h.forget(key)
+		}
+		unlock()
+	}, nil
+}
+
+// lock serialises the requests of one session id (canonical form).
 func (h *bitsHandler) lock(id string) func() {
 	h.mu.Lock()
 	m := h.locks[id]
@@ -305,7 +324,10 @@ func (h *bitsHandler) fragment(w http.ResponseWriter, r *http.Request, user stri
 	if err != nil {
 		return bitsFailf(http.StatusBadRequest, bits.EInvalidArg, "%v", err)
 	}
-	unlock := h.lock(strings.ToLower(r.Header.Get(bits.HeaderSessionID)))
+	unlock, err := h.lockSession(r)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	s, meta, err := h.load(r, user)
 	if err != nil {
@@ -369,7 +391,10 @@ func (h *bitsHandler) fragment(w http.ResponseWriter, r *http.Request, user stri
 // end is Close-Session (the file moves into place) or Cancel-Session
 // (the data is dropped) ([MC-BUP] 3.2.5.1.4, 3.2.5.1.5).
 func (h *bitsHandler) end(w http.ResponseWriter, r *http.Request, user string, pt bits.PacketType, now time.Time) error {
-	unlock := h.lock(strings.ToLower(r.Header.Get(bits.HeaderSessionID)))
+	unlock, err := h.lockSession(r)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	s, meta, err := h.load(r, user)
 	if err != nil {

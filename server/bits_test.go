@@ -103,3 +103,26 @@ func TestBITSSessionsExpire(t *testing.T) {
 		t.Fatalf("expired session kept: %v", m)
 	}
 }
+
+// TestBITSMadeUpSessionsLeaveNothing: requests naming sessions that do not
+// exist keep no per-session state.
+func TestBITSMadeUpSessionsLeaveNothing(t *testing.T) {
+	hh, _ := BITSUpload("/up", t.TempDir(), BITSOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := hh.(*bitsHandler)
+	for i := 0; i < 50; i++ {
+		id, _ := bits.NewSessionID()
+		r := httptest.NewRequest(bits.Method, "http://x/up/f", strings.NewReader("x"))
+		r.Header.Set(bits.HeaderPacketType, "Fragment")
+		r.Header.Set(bits.HeaderSessionID, id.String())
+		r.Header.Set("Content-Range", "bytes 0-0/1")
+		r = r.WithContext(WithIdentity(r.Context(), &Identity{User: "alice", Scheme: "Digest"}))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusInternalServerError {
+			t.Fatal(w.Code)
+		}
+	}
+	if len(h.locks) != 0 {
+		t.Fatalf("%d locks kept for sessions that do not exist", len(h.locks))
+	}
+}
