@@ -54,7 +54,8 @@ const bitsDir = ".gatehouse-bits"
 // root, atomically and never over an existing one, only at Close-Session.
 // A session belongs to the user who created it; one left alone for
 // SessionTimeout is dropped. Every file operation goes through an
-// os.Root, so neither ".." nor a symbolic link leaves root.
+// os.Root, so neither ".." nor a symbolic link leaves root. The handler
+// is an io.Closer: Close releases the root's directory handle.
 func BITSUpload(prefix, root string, o BITSOptions) (http.Handler, error) {
 	r, err := os.OpenRoot(root)
 	if err != nil {
@@ -77,6 +78,10 @@ func BITSUpload(prefix, root string, o BITSOptions) (http.Handler, error) {
 	h.sweep(time.Now())
 	return h, nil
 }
+
+// Close releases the handler's directory handle (the root); requests
+// after it fail.
+func (h *bitsHandler) Close() error { return h.root.Close() }
 
 type bitsHandler struct {
 	prefix string

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -238,6 +239,9 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 			h, err := server.BITSUpload(s.Path, root, server.BITSOptions{MaxSize: s.MaxUploadSize, SessionTimeout: s.UploadSessionTimeout, Logger: log})
 			if err != nil {
 				return nil, fmt.Errorf("daemon: %s: %w", key, err)
+			}
+			if c, ok := h.(io.Closer); ok {
+				g.closers = append(g.closers, func() { c.Close() })
 			}
 			site.Handler = h
 		case "proxy":
