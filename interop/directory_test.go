@@ -179,6 +179,13 @@ sites:
 			t.Errorf("%s, directory down, a group rule: %s, want 503", s.name, c)
 		}
 	}
+	// SIDs need no directory: the PAC has them (NTLM's come from the directory)
+	if c := code(ccEnv, schemes[0].args, "/sid"); c != "200" {
+		t.Errorf("Kerberos, directory down, a rule naming a SID: %s, want 200", c)
+	}
+	if c := code(nil, schemes[1].args, "/sid"); c != "503" {
+		t.Errorf("NTLM, directory down, a rule naming a SID: %s, want 503", c)
+	}
 	if c := code(nil, schemes[2].args, "/"); c != "503" {
 		t.Errorf("Basic with the KDC down: %s, want 503", c)
 	}

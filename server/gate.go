@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/authheader"
 	"github.com/gatehouse-auth/gatehouse/authz"
 	"github.com/gatehouse-auth/gatehouse/digest"
+	"github.com/gatehouse-auth/gatehouse/directory"
 	"github.com/gatehouse-auth/gatehouse/epa"
 	"github.com/gatehouse-auth/gatehouse/krb"
 )
@@ -124,8 +125,9 @@ type site struct {
 	rules     authz.Rules
 	handler   http.Handler
 	// needsGroups: a rule names roles, so a directory that cannot say
-	// what a domain user's groups are refuses the request.
-	needsGroups bool
+	// what a domain user's groups are refuses the request; needsNames: a
+	// role is not a SID (a Kerberos PAC's SIDs decide SID roles alone).
+	needsGroups, needsNames bool
 }
 
 // schemeOrder is IIS's order of strength, the order challenges are sent in.
@@ -260,6 +262,9 @@ func New(o Options, sites []Site) (*Gate, error) {
 		// skipped because the directory is down
 		for _, r := range st.rules {
 			st.needsGroups = st.needsGroups || len(r.Roles) > 0
+			for _, role := range r.Roles {
+				st.needsNames = st.needsNames || !directory.IsSID(role)
+			}
 		}
 	}
 	return g, nil

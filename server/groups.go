@@ -32,9 +32,10 @@ func (id *Identity) IsInRole(role string) bool { return subjectOf(id).InRole(rol
 // (a copy: id itself may be kept by a connection), or id unchanged when
 // there is no directory or the user is not a domain user. When the
 // directory cannot answer it logs one line naming the directory and the
-// error; if the site's rules name roles (which then cannot be decided) the
-// request is refused, 503 (403 when the directory has no such user), and
-// nil is returned after the response was written. Local accounts keep
+// error; if the site's rules name roles (which then cannot be decided:
+// for a Kerberos user, roles other than SIDs) the request is refused, 503
+// (403 when the directory has no such user), and nil is returned after
+// the response was written. Local accounts keep
 // their local groups and never ask the directory.
 func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *Identity) *Identity {
 	if g.dir == nil || id == nil || (id.dirAccount == "" && !id.pacSIDs) {
@@ -49,7 +50,8 @@ func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *
 	}
 	if err != nil {
 		g.log.Error("directory lookup failed", "directory", g.dir.URL(), "user", id.User, "error", err, "path", r.URL.Path)
-		if !st.needsGroups {
+		if !st.needsGroups || id.pacSIDs && !st.needsNames {
+			// nothing to decide, or only SIDs, which the PAC has
 			return id
 		}
 		if errors.Is(err, directory.ErrNoUser) {

@@ -144,3 +144,27 @@ func BenchmarkWithGroups(b *testing.B) {
 		}
 	}
 }
+
+// TestDirectoryDownKerberosSIDs: with the directory down, a Kerberos
+// user's PAC SIDs still decide rules that name only SIDs; rules naming
+// groups by name refuse (503).
+func TestDirectoryDownKerberosSIDs(t *testing.T) {
+	rules := func(role string) authz.Rules {
+		return authz.Rules{{Allow: true, Roles: []string{role}}, {Allow: false, Users: []string{"*"}}}
+	}
+	g, err := New(Options{Secret: make([]byte, 32), Directory: offlineDirectory(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		[]Site{{Path: "/finance", Schemes: []string{"anonymous"}, Rules: rules("finance")}, {Path: "/sid", Schemes: []string{"anonymous"}, Rules: rules("S-1-5-21-1-2-3-1105")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := &Identity{User: "carol@SAMBA.TEST", Name: "carol", Scheme: "Negotiate", Mechanism: "kerberos",
+		SIDs: []string{"S-1-5-21-1-2-3-1103", "S-1-5-21-1-2-3-1105"}, pacSIDs: true}
+	w := httptest.NewRecorder()
+	if got := g.withGroups(w, httptest.NewRequest("GET", "/sid", nil), g.match("/sid"), id); got == nil || !got.IsInRole("S-1-5-21-1-2-3-1105") {
+		t.Errorf("/sid: %v %d", got, w.Code)
+	}
+	w = httptest.NewRecorder()
+	if got := g.withGroups(w, httptest.NewRequest("GET", "/finance", nil), g.match("/finance"), id); got != nil || w.Code != 503 {
+		t.Errorf("/finance: %v %d", got, w.Code)
+	}
+}
