@@ -87,6 +87,9 @@ func (c *Config) NewTransport() (*Transport, error) {
 		return nil, err
 	}
 	tr.ProxyFunc = proxyForRequest(pf)
+	if tr.Proxy == nil {
+		tr.Proxy = c.proxyUser()
+	}
 	if any {
 		// https: our own CONNECT, so that 407s are answered on the
 		// tunnel's connection; http: the proxy in front.

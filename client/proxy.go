@@ -42,8 +42,52 @@ func ProxyFromEnvironment() *EnvProxy {
 }
 
 // proxyFunc returns the function choosing a request URL's proxy (nil URL:
-// direct), and whether any proxy is configured at all.
+// direct, never with user info: see proxyUser), and whether any proxy is
+// configured at all.
 func (c *Config) proxyFunc() (func(*url.URL) (*url.URL, error), bool, error) {
+	f, any, err := c.proxyFuncWithUser()
+	if err != nil || !any {
+		return f, any, err
+	}
+	return func(u *url.URL) (*url.URL, error) {
+		pu, err := f(u)
+		if pu != nil && pu.User != nil {
+			cp := *pu
+			cp.User = nil
+			pu = &cp
+		}
+		return pu, err
+	}, true, nil
+}
+
+// proxyUser is the user info of the configured proxy URLs
+// (http://user:pass@proxy:3128, as curl takes it), as proxy credentials.
+// It is taken out of the URL so that net/http does not send it as Basic
+// on its own: Basic goes to a proxy only when asked for by name.
+func (c *Config) proxyUser() *Credentials {
+	for _, s := range []string{c.ProxyURL, envField(c.EnvProxy, true), envField(c.EnvProxy, false)} {
+		if s == "" {
+			continue
+		}
+		if pu, err := parseProxy(s); err == nil && pu.User != nil {
+			pw, _ := pu.User.Password()
+			return &Credentials{User: pu.User.Username(), Password: pw}
+		}
+	}
+	return nil
+}
+
+func envField(e *EnvProxy, https bool) string {
+	if e == nil {
+		return ""
+	}
+	if https {
+		return e.HTTPS
+	}
+	return e.HTTP
+}
+
+func (c *Config) proxyFuncWithUser() (func(*url.URL) (*url.URL, error), bool, error) {
 	if c.ProxyURL != "" {
 		pu, err := parseProxy(c.ProxyURL)
 		if err != nil {

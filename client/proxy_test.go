@@ -80,3 +80,23 @@ func TestParsePolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestProxyUserInfo(t *testing.T) {
+	c := &Config{EnvProxy: &EnvProxy{HTTPS: "http://bob:s3cret@envproxy:3128"}}
+	f, _, _ := c.proxyFunc()
+	u, _ := url.Parse("https://site.test/")
+	if p, _ := f(u); p == nil || p.User != nil || p.Host != "envproxy:3128" {
+		t.Errorf("user info left in the proxy URL: %v", p)
+	}
+	if cr := c.proxyUser(); cr == nil || cr.User != "bob" || cr.Password != "s3cret" {
+		t.Errorf("proxy credentials from the URL: %+v", cr)
+	}
+	tr, err := c.NewTransport()
+	if err != nil || tr.Proxy == nil || tr.Proxy.User != "bob" {
+		t.Fatalf("%+v %v", tr, err)
+	}
+	c.Proxy = &Credentials{User: "flag"}
+	if tr, _ := c.NewTransport(); tr.Proxy.User != "flag" {
+		t.Error("-U did not win over the URL's user info")
+	}
+}

@@ -72,6 +72,16 @@ sites: [{path: /, auth: [anonymous]}]
 		t.Errorf("no CONNECT %s:%s in Squid's access log:\n%s", host, port, log)
 	}
 
+	// the proxy's credentials in the URL, as curl takes them (Basic still only when named)
+	withUser := strings.Replace(proxy, "http://", "http://alice:proxypw@", 1)
+	env = append(append([]string{}, noProxyEnv...), "HTTPS_PROXY="+withUser)
+	if out, e, ok := get(t, env, "--proxy-basic", "-k", httpsURL); !ok || !strings.Contains(out, "Anonymous") {
+		t.Errorf("HTTPS_PROXY with user info: ok=%v %q %s", ok, out, e)
+	}
+	if _, e, ok := get(t, env, "-k", httpsURL); ok || !strings.Contains(e, "407") {
+		t.Errorf("Basic sent to the proxy without --proxy-basic: ok=%v %s", ok, e)
+	}
+
 	// lower-case http_proxy for http://: the request goes to Squid whole
 	env = append(append([]string{}, noProxyEnv...), "http_proxy="+proxy)
 	if out, e, ok := get(t, env, append(auth, httpURL)...); !ok || !strings.Contains(out, "Anonymous") {
