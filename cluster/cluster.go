@@ -20,8 +20,8 @@
 // The client is github.com/redis/rueidis: it pipelines concurrent commands
 // on one connection automatically, which is what a replay check per
 // request needs (measured with SET NX PX at 32 concurrent callers against a
-// local redis-server 7.0: about 1.3-1.5× the operations per second of
-// go-redis v9 with a 64-connection pool; docs/SCALING.md has the rerun).
+// local redis-server 7.0: 2.5× the operations per second of go-redis v9
+// with a 64-connection pool, bench/redisclients; docs/SCALING.md).
 package cluster
 
 import (
@@ -59,6 +59,9 @@ const DefaultTimeout = 500 * time.Millisecond
 // many requests (clients then get stale=true and a new nonce).
 const maxNonceCount = 1 << 16
 
+// maxFlushDelay: see Open.
+const maxFlushDelay = 20 * time.Microsecond
+
 // retryEvery is how often a Store that lost Redis tries it again, so it
 // becomes ready without waiting for traffic.
 const retryEvery = time.Second
@@ -91,12 +94,20 @@ type Store struct {
 	client atomic.Pointer[rueidis.Client]
 	mu     sync.Mutex
 	down   error // why Redis is not usable now; nil when up
+	isDown atomic.Bool // down != nil, read without the lock on every call
+	// known are the secrets this Store read, by name, newest first: put
+	// back into a Redis that lost them (restarted without persistence),
+	// so a new instance joins the fleet's keys instead of making its own.
+	known map[string][][]byte
 	closed chan struct{}
 	once   sync.Once
 
 	up      prometheus.Gauge
 	errs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	// the replay check's own series, looked up once: it runs per request
+	replayErrs    prometheus.Counter
+	replayLatency prometheus.Observer
 }
 
 // Open connects to Redis and checks that it will not evict keys. A Redis
@@ -111,7 +122,7 @@ func Open(o Options) (*Store, error) {
 	if o.Password != "" {
 		opt.Password = o.Password
 	}
-	s := &Store{timeout: o.Timeout, prefix: o.Prefix, log: o.Logger, closed: make(chan struct{})}
+	s := &Store{timeout: o.Timeout, prefix: o.Prefix, log: o.Logger, closed: make(chan struct{}), known: map[string][][]byte{}}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
 	}
@@ -128,6 +139,10 @@ func Open(o Options) (*Store, error) {
 	opt.Dialer.Timeout = s.timeout
 	opt.ConnWriteTimeout = s.timeout
 	opt.DisableRetry = true // a failed check is a 503 now, not a retry later
+	// Concurrent checks wait up to this long to share one write: fewer
+	// syscalls and wake-ups per request under load, for a latency far
+	// below a request's.
+	opt.MaxFlushDelay = maxFlushDelay
 	s.opt = opt
 	s.metrics(o.Registerer)
 	if err := s.connect(); err != nil {
@@ -142,11 +157,18 @@ func Open(o Options) (*Store, error) {
 	return s, nil
 }
 
+// Collectors are the Store's metrics, for a registry made after Open (the
+// daemon makes one per configuration generation).
+func (s *Store) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.up, s.errs, s.latency}
+}
+
 func (s *Store) metrics(reg prometheus.Registerer) {
 	s.up = prometheus.NewGauge(prometheus.GaugeOpts{Name: "gatehouse_redis_up", Help: "1 when the shared state in Redis is reachable and usable."})
 	s.errs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_redis_errors_total", Help: "Redis calls that failed, by operation."}, []string{"op"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gatehouse_redis_seconds", Help: "Redis call latency by operation.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}, []string{"op"})
+	s.replayErrs, s.replayLatency = s.errs.WithLabelValues("replay"), s.latency.WithLabelValues("replay")
 	if reg != nil {
 		reg.MustRegister(s.up, s.errs, s.latency)
 	}
@@ -245,6 +267,7 @@ func (s *Store) setDown(err error) {
 	s.mu.Lock()
 	was := s.down
 	s.down = err
+	s.isDown.Store(true)
 	s.mu.Unlock()
 	s.up.Set(0)
 	if was == nil {
@@ -256,10 +279,45 @@ func (s *Store) setUp() {
 	s.mu.Lock()
 	was := s.down
 	s.down = nil
+	s.isDown.Store(false)
 	s.mu.Unlock()
 	s.up.Set(1)
 	if was != nil {
 		s.log.Info("shared state available again", "redis", s.where)
+		go s.reseed()
+	}
+}
+
+// reseedScript restores a secret list that Redis lost.
+var reseedScript = rueidis.NewLuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  for i = 1, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+end
+return redis.call('LLEN', KEYS[1])`)
+
+// reseed puts the secrets this Store knows back where Redis lost them.
+func (s *Store) reseed() {
+	s.mu.Lock()
+	known := make(map[string][][]byte, len(s.known))
+	for k, v := range s.known {
+		known[k] = v
+	}
+	s.mu.Unlock()
+	c := s.client.Load()
+	if c == nil {
+		return
+	}
+	for name, keys := range known {
+		args := make([]string, len(keys))
+		for i, k := range keys {
+			args[i] = string(k)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		err := reseedScript.Exec(ctx, *c, []string{s.prefix + "secret:" + name}, args).Error()
+		cancel()
+		if err != nil {
+			s.log.Warn("could not put the shared secrets back into redis", "redis", s.where, "secret", name, "error", err)
+		}
 	}
 }
 
@@ -295,7 +353,7 @@ func (s *Store) do(ctx context.Context, op string, build func(c rueidis.Client) 
 
 func (s *Store) classify(op string, err error) error {
 	if err == nil || rueidis.IsRedisNil(err) {
-		if s.Ready() != nil {
+		if s.isDown.Load() {
 			s.setUp()
 		}
 		return nil
@@ -318,7 +376,12 @@ func (s *Store) classify(op string, err error) error {
 // token, a nonce) itself.
 func (s *Store) key(kind string, id []byte) string {
 	h := sha256.Sum256(id)
-	return s.prefix + kind + ":" + hex.EncodeToString(h[:16])
+	b := make([]byte, 0, len(s.prefix)+len(kind)+1+32)
+	b = append(b, s.prefix...)
+	b = append(b, kind...)
+	b = append(b, ':')
+	b = hex.AppendEncode(b, h[:16])
+	return string(b)
 }
 
 // Fresh records id (a Kerberos authenticator) for ttl and reports whether
@@ -328,15 +391,32 @@ func (s *Store) Fresh(ctx context.Context, id []byte, ttl time.Duration) (bool, 
 	if ttl < time.Millisecond {
 		ttl = time.Millisecond
 	}
-	k := s.key("rc", id)
-	res, err := s.do(ctx, "replay", func(c rueidis.Client) rueidis.Completed {
-		return c.B().Set().Key(k).Value("1").Nx().PxMilliseconds(ttl.Milliseconds()).Build()
-	})
-	if err != nil {
-		return false, err
+	cp := s.client.Load()
+	if cp == nil {
+		s.replayErrs.Inc()
+		if err := s.Ready(); err != nil {
+			return false, err
+		}
+		return false, ErrUnavailable
 	}
-	if rueidis.IsRedisNil(res.Error()) {
+	c := *cp
+	k := s.key("rc", id)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	err := c.Do(ctx, c.B().Set().Key(k).Value("1").Nx().PxMilliseconds(ttl.Milliseconds()).Build()).Error()
+	s.replayLatency.Observe(time.Since(start).Seconds())
+	if rueidis.IsRedisNil(err) {
+		if s.isDown.Load() {
+			s.setUp()
+		}
 		return false, nil // the key was there: a replay
+	}
+	if err != nil {
+		return false, s.classify("replay", err)
+	}
+	if s.isDown.Load() {
+		s.setUp()
 	}
 	return true, nil
 }
@@ -438,5 +518,8 @@ func (s *Store) secret(ctx context.Context, script *rueidis.Lua, name string, si
 		}
 		out = append(out, []byte(v))
 	}
+	s.mu.Lock()
+	s.known[name] = out
+	s.mu.Unlock()
 	return out, nil
 }

@@ -248,3 +248,31 @@ type atomicCounter struct{ v atomic.Int64 }
 
 func (c *atomicCounter) next() int64 { return c.v.Add(1) }
 func (c *atomicCounter) load() int64 { return c.v.Load() }
+
+// TestSecretsSurviveRedisRestart: a Redis restarted without persistence
+// gets the fleet's secrets back from a running instance, so an instance
+// started afterwards joins them instead of making its own.
+func TestSecretsSurviveRedisRestart(t *testing.T) {
+	r := testenv.StartRedis(t)
+	a := open(t, "redis://"+r.Addr)
+	ctx := context.Background()
+	sa, err := a.Secret(ctx, "session", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	a.Fresh(ctx, []byte("x"), time.Minute) // notices the outage
+	r.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, _ := r.CLI("exists", "gatehouse:secret:session"); strings.TrimSpace(out) == "1" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c := open(t, "redis://"+r.Addr)
+	sc, err := c.Secret(ctx, "session", 32)
+	if err != nil || string(sc[0]) != string(sa[0]) {
+		t.Fatalf("a new instance after the restart has other secrets: %v", err)
+	}
+}

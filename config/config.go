@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -29,6 +30,8 @@ var defaultYAML []byte
 
 // Config is the whole file.
 type Config struct {
+	// Cluster is the state several instances share (cluster.redis).
+	Cluster Cluster `yaml:"cluster"`
 	StateDir           string             `yaml:"state_dir"`
 	Accounts           string             `yaml:"accounts"`
 	Realm              string             `yaml:"realm"` // Basic and Digest realm; default: the account store's
@@ -204,6 +207,13 @@ type Log struct {
 // listeners.
 type Admin struct {
 	Addr string `yaml:"addr"`
+}
+
+// Cluster is the shared state of several instances behind one balancer.
+type Cluster struct {
+	// Redis is redis://[user:password@]host:port[/db] or rediss:// (TLS);
+	// the password may come from REDIS_PASSWORD instead.
+	Redis string `yaml:"redis"`
 }
 
 // Site is one virtual directory.
@@ -382,6 +392,12 @@ func oneOf(key, v string, allowed ...string) error {
 func (c *Config) validate() error {
 	if len(c.Listen) == 0 {
 		return errors.New("listen: at least one listener is needed")
+	}
+	if r := c.Cluster.Redis; r != "" {
+		u, err := url.Parse(r)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return fmt.Errorf("cluster.redis: want redis://host:port[/db] or rediss://host:port[/db], not %q", redactURL(r))
+		}
 	}
 	seen := map[string]bool{}
 	hasClientCA := false
@@ -731,4 +747,13 @@ func (c *Config) SchemesInUse() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// redactURL is a URL for an error message, without its password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -20,6 +20,9 @@ var (
 	ErrAuthFailed = errors.New("digest: authentication failed")
 	ErrStale      = errors.New("digest: nonce expired")
 	ErrReplay     = errors.New("digest: nonce count replayed")
+	// ErrUnavailable: the shared nonce-count store (NonceCounts) could
+	// not answer; the request fails closed (the server answers 503).
+	ErrUnavailable = errors.New("digest: nonce counts unavailable")
 )
 
 // Algorithm is an RFC 7616 §3.3 algorithm name.

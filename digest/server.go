@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -38,9 +39,23 @@ type Server struct {
 	// Algorithms offered, in order; nil means Algorithms (SHA-256, MD5).
 	Offer []Algorithm
 	Now   func() time.Time
+	// Counts, when set, records the nonce counts used instead of this
+	// process's memory, so that several servers sharing the nonce key
+	// refuse a count used at any of them (cluster.redis).
+	Counts NonceCounts
 
 	key []byte
 	nc  *ncTracker
+}
+
+// NonceCounts records which nonce counts were used, for Servers that share
+// their nonces (several instances behind one balancer).
+type NonceCounts interface {
+	// Use records nc for nonce, valid until expires, and reports whether
+	// it was the first use of that count. ErrStale asks the client for a
+	// new nonce (a count the store cannot hold); any other error is a
+	// technical failure, and Verify fails closed with ErrUnavailable.
+	Use(nonce string, nc uint32, expires time.Time) (bool, error)
 }
 
 // NewServer returns a Server whose nonces are keyed by key (at least 32
@@ -166,6 +181,18 @@ func (s *Server) Verify(r *Response, method, ha1 string) error {
 	}
 	if expired {
 		return ErrStale
+	}
+	if s.Counts != nil {
+		first, err := s.Counts.Use(r.Nonce, r.ncValue, minted.Add(s.lifetime()))
+		switch {
+		case errors.Is(err, ErrStale):
+			return ErrStale
+		case err != nil:
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		case !first:
+			return fmt.Errorf("%w: nc=%s", ErrReplay, r.NC)
+		}
+		return nil
 	}
 	switch s.nc.use(r.Nonce, minted, r.ncValue, minted.Add(s.lifetime()), s.now()) {
 	case ncOK:

@@ -3,6 +3,7 @@ package krb
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -483,6 +484,9 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	// Replay cache last: only authenticators that passed every check are
 	// recorded. The entry lives until the authenticator leaves the window.
 	if err := a.rcache.Check(req.Authenticator.Cipher, now, ctime.Add(a.skew)); err != nil {
+		if !errors.Is(err, ErrAuthFailed) {
+			err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 		return nil, err
 	}
 

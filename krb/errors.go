@@ -8,7 +8,8 @@ import (
 )
 
 // Error classes. Every error Accept returns wraps exactly one of them, so
-// the HTTP layer can answer 400 (ErrMalformed) or 401 (ErrAuthFailed), and
+// the HTTP layer can answer 400 (ErrMalformed), 401 (ErrAuthFailed) or 503
+// (ErrUnavailable), and
 // log the specific reason with errors.Is on the sentinels below.
 var (
 	// ErrMalformed: the token is not syntactically a Kerberos GSS token or
@@ -16,6 +17,11 @@ var (
 	ErrMalformed = errors.New("krb: malformed token")
 	// ErrAuthFailed: a well-formed token that does not authenticate.
 	ErrAuthFailed = errors.New("krb: authentication failed")
+	// ErrUnavailable: the token could not be checked because something
+	// the acceptor depends on failed (a shared replay cache out of
+	// reach). Not the client's fault: the HTTP layer answers 503, and
+	// never accepts the token unchecked.
+	ErrUnavailable = errors.New("krb: replay cache unavailable")
 )
 
 // Specific reasons. Each wraps ErrAuthFailed (or ErrMalformed for

@@ -56,6 +56,8 @@ func (d *digestScheme) Authenticate(w http.ResponseWriter, r *http.Request, c *a
 	switch err := d.srv.Verify(resp, r.Method, ha1); {
 	case errors.Is(err, digest.ErrStale):
 		return outcome{res: resStale, reason: "nonce expired", user: user}
+	case errors.Is(err, digest.ErrUnavailable):
+		return outcome{res: resUnavailable, reason: err.Error(), user: user}
 	case err != nil:
 		return fail(err.Error(), user)
 	}

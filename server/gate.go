@@ -60,6 +60,9 @@ type Options struct {
 	// (0: digest.DefaultNonceLifetime).
 	DigestAlgorithms []digest.Algorithm
 	NonceLifetime    time.Duration
+	// DigestNonceCounts, when set, shares Digest nonce counts between
+	// instances (nil: in this process's memory).
+	DigestNonceCounts digest.NonceCounts
 	// Kerberos accepts Kerberos inside Negotiate; nil: no keytab.
 	Kerberos *krb.Acceptor
 	// Protection is the Extended Protection policy for Kerberos and NTLM
@@ -240,7 +243,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 					if dsrv, err = digest.NewServer(realm, o.Secret); err != nil {
 						return nil, err
 					}
-					dsrv.Offer, dsrv.Lifetime = o.DigestAlgorithms, o.NonceLifetime
+					dsrv.Offer, dsrv.Lifetime, dsrv.Counts = o.DigestAlgorithms, o.NonceLifetime, o.DigestNonceCounts
 				}
 				st.schemes = append(st.schemes, &digestScheme{srv: dsrv, domain: o.Domain, store: o.Store})
 			case "certificate":

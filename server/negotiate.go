@@ -139,6 +139,9 @@ func (n *negotiateScheme) kerberos(r *http.Request, tok []byte, inSPNEGO bool, s
 		if errors.Is(err, krb.ErrMalformed) {
 			return bad(err.Error())
 		}
+		if errors.Is(err, krb.ErrUnavailable) {
+			return outcome{res: resUnavailable, reason: err.Error()}
+		}
 		return fail(err.Error(), "")
 	}
 	id := kerberosIdentity(res, r)

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/accounts"
 	"github.com/gatehouse-auth/gatehouse/authz"
 	"github.com/gatehouse-auth/gatehouse/client"
+	"github.com/gatehouse-auth/gatehouse/cluster"
 	"github.com/gatehouse-auth/gatehouse/config"
 	"github.com/gatehouse-auth/gatehouse/digest"
 	"github.com/gatehouse-auth/gatehouse/epa"
@@ -99,7 +100,9 @@ func (g *generation) logStarted(log *slog.Logger) {
 // creates no file: secrets and certificates that do not exist yet are
 // made in memory, and a missing account store is a temporary one. On
 // error, whatever build opened is closed.
-func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, sh *shared, dry bool) (_ *generation, err error) {
+// redis, when cluster.redis is set, is the state every instance shares:
+// the replay cache, Digest nonce counts and the secrets come from it.
+func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, sh *shared, redis *cluster.Store, dry bool) (_ *generation, err error) {
 	g := &generation{cfg: cfg, certs: map[string]*certState{}}
 	defer func() {
 		if err != nil {
@@ -115,6 +118,11 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	secret, err := loadKey(filepath.Join(stateDir, "secret.key"), dry)
 	if err != nil {
 		return nil, err
+	}
+	if redis != nil {
+		if secret, err = sharedSecret(redis, "digest"); err != nil {
+			return nil, err
+		}
 	}
 	// the unknown-user stand-in hash is made now, not on the first probe
 	go accounts.DummyVerify("")
@@ -166,7 +174,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	if cfg.Kerberos.Keytab != "" {
 		g.keytabPath = cfg.Path(cfg.Kerberos.Keytab)
 		g.keytabStat = statOf(g.keytabPath)
-		if acceptor, kt, err = newKerberos(cfg, rcache, log, reg); err != nil {
+		if acceptor, kt, err = newKerberos(cfg, rcache, redis, log, reg); err != nil {
 			return nil, err
 		}
 	}
@@ -197,7 +205,10 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 			}
 		}
 	}
-	ops := opsHandler(reg, &g.ready)
+	if redis != nil {
+		reg.MustRegister(redis.Collectors()...)
+	}
+	ops := opsHandler(reg, &g.ready, redis)
 	var sessionKeys [][]byte
 	var upstreamMetrics *prometheus.CounterVec
 	sites := make([]server.Site, 0, len(cfg.Sites))
@@ -207,6 +218,11 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 		if s.Sessions && sessionKeys == nil {
 			if sessionKeys, err = loadKeys(filepath.Join(stateDir, "session.keys"), dry); err != nil {
 				return nil, err
+			}
+			if redis != nil {
+				if sessionKeys, err = sharedSecrets(redis, "session"); err != nil {
+					return nil, err
+				}
 			}
 		}
 		for _, ry := range s.Authorization {
@@ -336,7 +352,8 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	g.gate, err = server.New(server.Options{ClientCAs: clientCAs, ClientCRLs: crls, CertificateOCSP: cfg.Certificate.OCSP, CertificateMap: cfg.Certificate.Map, CertificateRequireAccount: cfg.Certificate.RequireAccount,
 		Protection: prot, TrustedProxies: proxies, FrontEndCertificates: feCerts, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: g.store, Realm: cfg.Realm, Domain: g.domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
-		SessionKeys: sessionKeys, SessionLifetime: cfg.SessionLifetime, SessionRevalidate: cfg.SessionRevalidate, Kerberos: acceptor, Authorization: top,
+		DigestNonceCounts: sharedNonceCounts(redis),
+		SessionKeys:       sessionKeys, SessionLifetime: cfg.SessionLifetime, SessionRevalidate: cfg.SessionRevalidate, Kerberos: acceptor, Authorization: top,
 		Directory: dir, BasicKDC: basicKDC}, sites)
 	if err != nil {
 		return nil, err
@@ -391,7 +408,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 
 // opsHandler serves /metrics, /healthz (the process answers) and /readyz
 // (this configuration is the one serving, and not shutting down).
-func opsHandler(reg *prometheus.Registry, ready *atomic.Bool) http.Handler {
+func opsHandler(reg *prometheus.Registry, ready *atomic.Bool, redis *cluster.Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -403,6 +420,13 @@ func opsHandler(reg *prometheus.Registry, ready *atomic.Bool) http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready")
 			return
+		}
+		if redis != nil {
+			if err := redis.Ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready: shared state (cluster.redis) unavailable")
+				return
+			}
 		}
 		fmt.Fprintln(w, "ok")
 	})
@@ -489,7 +513,7 @@ func protection(cfg *config.Config) (epa.Policy, []netip.Prefix, error) {
 
 // newKerberos loads the keytab and builds the acceptor with the replay
 // cache the daemon keeps, watched by log and reg.
-func newKerberos(cfg *config.Config, rcache *krb.MemoryReplayCache, log *slog.Logger, reg prometheus.Registerer) (*krb.Acceptor, *keytab.Keytab, error) {
+func newKerberos(cfg *config.Config, rcache *krb.MemoryReplayCache, redis *cluster.Store, log *slog.Logger, reg prometheus.Registerer) (*krb.Acceptor, *keytab.Keytab, error) {
 	path := cfg.Path(cfg.Kerberos.Keytab)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -499,11 +523,17 @@ func newKerberos(cfg *config.Config, rcache *krb.MemoryReplayCache, log *slog.Lo
 	if err := kt.Unmarshal(b); err != nil {
 		return nil, nil, fmt.Errorf("daemon: kerberos.keytab %s: %w", path, err)
 	}
-	a, err := krb.NewAcceptor(krb.Config{Keytab: kt, Principals: cfg.Kerberos.ServicePrincipals, ClockSkew: cfg.Kerberos.ClockSkew, ReplayCache: rcache})
+	var rc krb.ReplayCache = rcache
+	if redis != nil {
+		rc = redis.ReplayCache()
+	}
+	a, err := krb.NewAcceptor(krb.Config{Keytab: kt, Principals: cfg.Kerberos.ServicePrincipals, ClockSkew: cfg.Kerberos.ClockSkew, ReplayCache: rc})
 	if err != nil {
 		return nil, nil, fmt.Errorf("daemon: kerberos.keytab %s: %w", path, err)
 	}
-	watchReplayCache(a, rcache, log, reg)
+	if redis == nil {
+		watchReplayCache(a, rcache, log, reg)
+	}
 	return a, kt, nil
 }
 

@@ -109,7 +109,7 @@ func Check(cfg *config.Config) []string {
 	if len(problems) > 0 {
 		return problems
 	}
-	g, err := build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), krb.NewReplayCache(1024), nil, true)
+	g, err := build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), krb.NewReplayCache(1024), nil, nil, true)
 	if err != nil {
 		return []string{strings.TrimPrefix(err.Error(), "daemon: ")}
 	}

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/cluster"
 	"github.com/gatehouse-auth/gatehouse/config"
 	"github.com/gatehouse-auth/gatehouse/krb"
 )
@@ -59,6 +60,9 @@ type Running struct {
 	// first configuration's until a restart.
 	rcache *krb.MemoryReplayCache
 	shared shared // account store, winbind helper
+	// redis is the state of cluster.redis, kept across generations (a
+	// changed URL takes a restart); nil without it.
+	redis *cluster.Store
 	notify func(state string)
 
 	mu        sync.Mutex // serializes Reload and Shutdown
@@ -102,13 +106,25 @@ func Start(cfg *config.Config, log *slog.Logger, opts Options) (*Running, error)
 	}
 	r := &Running{log: log, notify: opts.Notify, rcache: krb.NewReplayCache(cfg.Kerberos.ReplayCacheEntries),
 		done: make(chan error, 1), stop: make(chan struct{})}
-	g, err := build(cfg, log, r.rcache, &r.shared, false)
+	var err error
+	if cfg.Cluster.Redis != "" {
+		if r.redis, err = openShared(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	g, err := build(cfg, log, r.rcache, &r.shared, r.redis, false)
+	if err != nil && r.redis != nil {
+		r.redis.Close()
+	}
 	if err != nil {
 		return nil, err
 	}
 	r.cur.Store(g)
 	if _, err := r.openListeners(cfg, g); err != nil {
 		g.retire()
+		if r.redis != nil {
+			r.redis.Close()
+		}
 		return nil, err
 	}
 	r.cfg = cfg
@@ -283,7 +299,10 @@ func (r *Running) Reload(cfg *config.Config) error {
 	}
 	r.notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	defer r.notify("READY=1")
-	g, err := build(cfg, r.log, r.rcache, &r.shared, false)
+	if cfg.Cluster.Redis != r.cfg.Cluster.Redis {
+		return fmt.Errorf("daemon: cluster.redis changed: a restart takes a new Redis (the running one is kept)")
+	}
+	g, err := build(cfg, r.log, r.rcache, &r.shared, r.redis, false)
 	if err != nil {
 		return err
 	}
@@ -393,6 +412,9 @@ func (r *Running) Shutdown() error {
 		}
 	}
 	r.cur.Load().retire()
+	if r.redis != nil {
+		r.redis.Close()
+	}
 	return first
 }
 
@@ -408,6 +430,9 @@ func (r *Running) close() {
 		l.srv.Close()
 	}
 	r.cur.Load().retire()
+	if r.redis != nil {
+		r.redis.Close()
+	}
 }
 
 // localDomain is the NetBIOS-style computer name reported as the domain of

@@ -1,0 +1,249 @@
+package interop
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/authheader"
+	"github.com/gatehouse-auth/gatehouse/client"
+	"github.com/gatehouse-auth/gatehouse/digest"
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+)
+
+// clusterInstance starts one gatehouse serve of a fleet sharing redis,
+// with its own state directory and account store (instances share no
+// disk), alice in the store.
+func clusterInstance(t *testing.T, k testenv.KDC, redis string) *instance {
+	dir := t.TempDir()
+	addAccount(t, dir, "alice", "alice-pw")
+	return serve(t, dir, fmt.Sprintf(`
+state_dir: ./state
+accounts: ./gatehouse.db
+listen: [{addr: 127.0.0.1:0}]
+cluster: {redis: %q}
+kerberos: {keytab: %s}
+ntlm: {domain: EXAMPLE}
+sites:
+  - {path: /, auth: [anonymous]}
+  - {path: /k, auth: [negotiate]}
+  - {path: /d, auth: [digest]}
+  - {path: /s, auth: [digest], sessions: true}
+  - {path: /n, auth: [ntlm]}
+`, redis, k.Keytab), 1)
+}
+
+// haproxy runs HAProxy in front of backends (host:port), round robin, HTTP
+// mode with keep-alive (which pins a server connection after an NTLM 401).
+func haproxy(t *testing.T, backends ...string) string {
+	bin := testenv.LookPath(t, "haproxy")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var servers strings.Builder
+	for i, b := range backends {
+		fmt.Fprintf(&servers, "  server gh%d %s\n", i, b)
+	}
+	conf := filepath.Join(t.TempDir(), "haproxy.cfg")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`global
+  maxconn 512
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind 127.0.0.1:%d
+  default_backend gatehouse
+backend gatehouse
+  balance roundrobin
+%s`, port, servers.String())), 0o644)
+	cmd := exec.Command(bin, "-db", "-f", conf)
+	out := &syncBuffer{mu: make(chan struct{}, 1)}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("haproxy:\n%s", out)
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://localhost:" + fmt.Sprint(port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("haproxy did not start:\n%s", out)
+	return ""
+}
+
+func hostPort(u string) string { return strings.TrimPrefix(strings.Replace(u, "localhost", "127.0.0.1", 1), "http://") }
+
+// TestClusterSharedState: two instances on one Redis behind HAProxy are one
+// service. A Kerberos token used at A is refused at B; a Digest nonce count
+// used at A is refused at B while the next count is accepted there; a
+// session cookie made at A is good at B; NTLM works through HAProxy; a
+// load through HAProxy has no errors. Redis killed: Kerberos gets 503 at
+// once while anonymous pages are served; Redis back: Kerberos again,
+// without a restart.
+func TestClusterSharedState(t *testing.T) {
+	k := testenv.NeedKDC(t)
+	py := testenv.File(t, "/usr/bin/python3", "Debian's python3 (python3-gssapi)")
+	curl := testenv.LookPath(t, "curl")
+	env := kinit(t, k)
+	r := testenv.StartRedis(t)
+	a, b := clusterInstance(t, k, "redis://"+r.Addr+"/0"), clusterInstance(t, k, "redis://"+r.Addr+"/0")
+	lb := haproxy(t, hostPort(a.HTTP), hostPort(b.HTTP))
+
+	// Kerberos: one token, A then B.
+	tok, err := run(t, env, py, "-c", mitToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := "Authorization: Negotiate " + strings.TrimSpace(tok)
+	if c := curlCode(t, "-H", hdr, a.HTTP+"/k/"); c != "200" {
+		t.Fatalf("token at A: %s\n%s", c, a.log)
+	}
+	if c := curlCode(t, "-H", hdr, b.HTTP+"/k/"); c != "401" {
+		t.Fatalf("the same token at B: %s, want 401", c)
+	}
+	if l := b.waitLog(func(l string) bool { return strings.Contains(l, "replay") }); !strings.Contains(l, "replay") {
+		t.Errorf("B does not log the replay:\n%s", l)
+	}
+
+	// Digest: a nonce from A, nc 1 at A, nc 1 at B (refused), nc 2 at B.
+	resp, err := http.Get(a.HTTP + "/d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	chs, err := authheader.ParseChallenges(resp.Header.Values("WWW-Authenticate"))
+	if err != nil || len(chs) == 0 {
+		t.Fatalf("challenge: %v %v", chs, err)
+	}
+	sess, err := digest.NewClientSession(&chs[0], "alice", "alice-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digestGet := func(base, auth string) int {
+		req, _ := http.NewRequest("GET", base+"/d/", nil)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	nc1, _ := sess.Authorization("GET", "/d/")
+	if c := digestGet(a.HTTP, nc1); c != 200 {
+		t.Fatalf("nc 1 at A: %d\n%s", c, a.log)
+	}
+	if c := digestGet(b.HTTP, nc1); c != 401 {
+		t.Fatalf("nc 1 again at B: %d, want 401", c)
+	}
+	nc2, _ := sess.Authorization("GET", "/d/")
+	if c := digestGet(b.HTTP, nc2); c != 200 {
+		t.Fatalf("nc 2 of A's nonce at B: %d\n%s", c, b.log)
+	}
+
+	// Sessions: the cookie from A opens at B.
+	jar := filepath.Join(t.TempDir(), "jar")
+	if c := curlCode(t, "--digest", "-u", "alice:alice-pw", "-c", jar, a.HTTP+"/s/"); c != "200" {
+		t.Fatalf("login at A: %s", c)
+	}
+	out, err := run(t, nil, curl, "-sf", "-b", jar, "-H", "Accept: application/json", b.HTTP+"/s/")
+	if w := parseWhoami(t, out); err != nil || !w.Session || w.Name != "alice" {
+		t.Fatalf("A's session cookie at B: %v %q", err, out)
+	}
+
+	// NTLM through HAProxy, several times (each a handshake on a pinned
+	// server connection).
+	for i := 0; i < 4; i++ {
+		if c := curlCode(t, "--ntlm", "-u", `EXAMPLE\alice:alice-pw`, lb+"/n/"); c != "200" {
+			t.Fatalf("NTLM through HAProxy, try %d: %s", i, c)
+		}
+	}
+
+	// A load through HAProxy: Digest (pre-emptive after the first 401),
+	// eight clients, 50 requests each; both instances serve, none fails.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failures := []string{}
+	for c := 0; c < 8; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Transport: &client.Transport{Server: &client.Credentials{User: "alice", Password: "alice-pw"}, Schemes: []string{client.Digest}}}
+			for i := 0; i < 50; i++ {
+				resp, err := hc.Get(lb + "/d/")
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					mu.Lock()
+					failures = append(failures, fmt.Sprint(err, resp))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of 400 requests through HAProxy failed, first: %s", len(failures), failures[0])
+	}
+
+	// Redis killed: Kerberos 503 at once, anonymous still 200, not ready.
+	r.Stop()
+	tok2, _ := run(t, env, py, "-c", mitToken)
+	start := time.Now()
+	c := curlCode(t, "-H", "Authorization: Negotiate "+strings.TrimSpace(tok2), b.HTTP+"/k/")
+	took := time.Since(start)
+	if c != "503" {
+		t.Fatalf("Kerberos with Redis down: %s, want 503\n%s", c, b.log)
+	}
+	t.Logf("Kerberos with Redis down: 503 in %v", took)
+	if took > 5*time.Second {
+		t.Errorf("the 503 took %v", took)
+	}
+	if c := curlCode(t, b.HTTP+"/"); c != "200" {
+		t.Errorf("anonymous with Redis down: %s", c)
+	}
+	if c := curlCode(t, b.HTTP+"/readyz"); c != "503" {
+		t.Errorf("readyz with Redis down: %s", c)
+	}
+	if l := b.waitLog(func(l string) bool { return strings.Contains(l, "shared state unavailable") }); !strings.Contains(l, "shared state unavailable") {
+		t.Errorf("the outage is not logged:\n%s", l)
+	}
+
+	// Redis back: Kerberos is served again by the same processes.
+	r.Start()
+	deadline := time.Now().Add(15 * time.Second)
+	for curlCode(t, b.HTTP+"/readyz") != "200" && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	tok3, _ := run(t, env, py, "-c", mitToken)
+	if c := curlCode(t, "-H", "Authorization: Negotiate "+strings.TrimSpace(tok3), b.HTTP+"/k/"); c != "200" {
+		t.Fatalf("Kerberos after Redis came back: %s\n%s", c, b.log)
+	}
+}
