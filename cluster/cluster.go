@@ -93,12 +93,12 @@ type Store struct {
 
 	client atomic.Pointer[rueidis.Client]
 	mu     sync.Mutex
-	down   error // why Redis is not usable now; nil when up
+	down   error       // why Redis is not usable now; nil when up
 	isDown atomic.Bool // down != nil, read without the lock on every call
 	// known are the secrets this Store read, by name, newest first: put
 	// back into a Redis that lost them (restarted without persistence),
 	// so a new instance joins the fleet's keys instead of making its own.
-	known map[string][][]byte
+	known  map[string][][]byte
 	closed chan struct{}
 	once   sync.Once
 

@@ -11,8 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,7 +31,7 @@ var defaultYAML []byte
 // Config is the whole file.
 type Config struct {
 	// Cluster is the state several instances share (cluster.redis).
-	Cluster Cluster `yaml:"cluster"`
+	Cluster            Cluster            `yaml:"cluster"`
 	StateDir           string             `yaml:"state_dir"`
 	Accounts           string             `yaml:"accounts"`
 	Realm              string             `yaml:"realm"` // Basic and Digest realm; default: the account store's

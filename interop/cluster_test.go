@@ -95,7 +95,9 @@ backend gatehouse
 	return ""
 }
 
-func hostPort(u string) string { return strings.TrimPrefix(strings.Replace(u, "localhost", "127.0.0.1", 1), "http://") }
+func hostPort(u string) string {
+	return strings.TrimPrefix(strings.Replace(u, "localhost", "127.0.0.1", 1), "http://")
+}
 
 // TestClusterSharedState: two instances on one Redis behind HAProxy are one
 // service. A Kerberos token used at A is refused at B; a Digest nonce count
