@@ -5,13 +5,18 @@
 # The config's listeners must bind 0.0.0.0 (not 127.0.0.1) to be reached
 # from outside the container; state_dir and accounts belong under
 # /var/lib/gatehouse. Reload with: docker kill --signal=HUP CONTAINER
+# Static build: user names for file_authorization come from /etc/passwd
+# only (no NSS: winbind or SSSD users are not found).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# .git is not sent (.dockerignore): pass the commit, e.g.
+#   docker build --build-arg VERSION=$(git describe --tags --always) --build-arg COMMIT=$(git rev-parse HEAD) .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/gatehouse ./cmd/gatehouse \
+ARG COMMIT=
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/gatehouse ./cmd/gatehouse \
  && mkdir -p /out/state && /out/gatehouse version
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -10,8 +10,14 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X
+// main.version=… -X main.commit=…"; commit is used when the Go toolchain
+// recorded no VCS information (a build outside a git checkout, or with
+// -buildvcs=false).
+var (
+	version = "dev"
+	commit  = ""
+)
 
 const usage = `usage: gatehouse <command> [flags]
 
@@ -68,7 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // else the module's version), the commit and the Go version, from the
 // build information the Go toolchain records.
 func printVersion(w io.Writer) {
-	v, commit, modified, when, goVersion := version, "unknown", "", "", runtime.Version()
+	v, rev, modified, when, goVersion := version, commit, "", "", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
 		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -77,7 +83,7 @@ func printVersion(w io.Writer) {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				commit = s.Value
+				rev = s.Value
 			case "vcs.time":
 				when = s.Value
 			case "vcs.modified":
@@ -87,7 +93,10 @@ func printVersion(w io.Writer) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "gatehouse %s\ncommit %s%s\n", v, commit, modified)
+	if rev == "" {
+		rev = "unknown"
+	}
+	fmt.Fprintf(w, "gatehouse %s\ncommit %s%s\n", v, rev, modified)
 	if when != "" {
 		fmt.Fprintf(w, "built from a commit of %s\n", when)
 	}
