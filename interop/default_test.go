@@ -12,6 +12,7 @@ import (
 // TestEmbeddedDefault runs `gatehouse serve` with no config, as the README's
 // first command does, on its fixed ports 8080 and 8443.
 func TestEmbeddedDefault(t *testing.T) {
+	testenv.DefaultPorts(t)
 	curl := testenv.LookPath(t, "curl")
 	dir := t.TempDir()
 	addAccount(t, dir, "alice", "alice pw ü", "Admins")

@@ -6,9 +6,13 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run under CI (CI=true).
@@ -134,4 +138,35 @@ func InNetns(t *testing.T, ns string) bool {
 		t.Fatalf("the test failed inside network namespace %s: %v", ns, err)
 	}
 	return false
+}
+
+// DefaultPorts holds, until the test ends, a lock shared by every test on
+// this machine that runs `gatehouse serve` on the embedded default's fixed
+// ports (127.0.0.1:8080 and 127.0.0.1:8443): the interop test of the
+// embedded default and the documentation's examples, which run in
+// different packages, hence in parallel. Once the lock is held it waits
+// (up to a minute) until both ports are free.
+func DefaultPorts(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "gatehouse-default-ports.lock"), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing the file releases the lock
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8443"} {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			ln, err := net.Listen("tcp", addr)
+			if err == nil {
+				ln.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s stays in use: %v", addr, err)
+			}
+		}
+	}
 }
