@@ -29,7 +29,10 @@ type connInfo struct {
 	mu       sync.Mutex
 	pending  any       // scheme-specific handshake in progress
 	started  time.Time // when pending began
-	reserved bool      // pending holds a slot in the gate's counter
+	// reserved is the tracker whose counter pending holds a slot in: the
+	// Gate that began the handshake, which after a daemon's reload may
+	// not be the one that ends it.
+	reserved *connTracker
 	id       *Identity // identity the connection authenticated as
 	idScheme string    // which scheme authenticated it
 }
@@ -77,7 +80,7 @@ func connFrom(r *http.Request) *connInfo {
 // startPending records a new handshake on ci (ci.mu held). It returns
 // false when too many handshakes are pending.
 func (t *connTracker) startPending(ci *connInfo, state any) bool {
-	if !ci.reserved {
+	if ci.reserved == nil {
 		limit := t.max
 		if limit == 0 {
 			limit = maxPendingHandshakes
@@ -86,7 +89,7 @@ func (t *connTracker) startPending(ci *connInfo, state any) bool {
 			t.pending.Add(-1)
 			return false
 		}
-		ci.reserved = true
+		ci.reserved = t
 	}
 	ci.pending, ci.started = state, time.Now()
 	return true
@@ -105,9 +108,9 @@ func (t *connTracker) takePending(ci *connInfo) any {
 }
 
 func (t *connTracker) clearPending(ci *connInfo) {
-	if ci.reserved {
-		t.pending.Add(-1)
-		ci.reserved = false
+	if ci.reserved != nil {
+		ci.reserved.pending.Add(-1)
+		ci.reserved = nil
 	}
 	ci.pending = nil
 }
