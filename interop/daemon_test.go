@@ -1,7 +1,14 @@
 package interop
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -210,17 +217,32 @@ func TestAccessLog(t *testing.T) {
 	curl := testenv.LookPath(t, "curl")
 	dir := t.TempDir()
 	addAccount(t, dir, "alice", "alicepw")
+	// a client CA and carol's certificate (CN only: the user name is the CN)
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Access CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	userKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	userDER, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "carol"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, &userKey.PublicKey, caKey)
+	userKeyDER, _ := x509.MarshalPKCS8PrivateKey(userKey)
+	writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
+	carolCrt := writeFile(t, dir, "carol.crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: userDER})))
+	carolKey := writeFile(t, dir, "carol.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: userKeyDER})))
 	s := serve(t, dir, `
 state_dir: ./state
 accounts: ./gatehouse.db
 log: {format: json, access: true}
 listen:
   - addr: 127.0.0.1:0
-  - {addr: 127.0.0.1:0, tls: {}}
+  - {addr: 127.0.0.1:0, tls: {}, client_certs: optional, client_ca: ./ca.pem}
 kerberos: {keytab: `+k.Keytab+`}
 sites:
   - {path: /, auth: [anonymous]}
   - {path: /whoami, auth: [negotiate, ntlm, digest, basic]}
+  - {path: /cert, auth: [certificate]}
 `, 2)
 	env := kinit(t, k)
 	for _, c := range []struct {
@@ -232,12 +254,14 @@ sites:
 		{"Digest", []string{"--digest", "-u", "alice:alicepw", s.HTTP + "/whoami?digest"}},
 		{"NTLM", []string{"--ntlm", "-u", "alice:alicepw", s.HTTP + "/whoami?ntlm"}},
 		{"Negotiate", []string{"--negotiate", "-u", ":", s.HTTP + "/whoami?negotiate"}},
+		{"Certificate", []string{"-k", "--cert", carolCrt, "--key", carolKey, s.HTTPS + "/cert"}},
 	} {
 		if out, err := run(t, env, curl, append([]string{"-sf", "-o", "/dev/null"}, c.args...)...); err != nil {
 			t.Fatalf("%s: %v %s", c.scheme, err, out)
 		}
 	}
-	l := s.waitLog(func(l string) bool { return strings.Count(l, `"msg":"access"`) >= 9 })
+	// the requests ran one after another: the last one's line comes last
+	l := s.waitLog(func(l string) bool { return strings.Contains(l, `"scheme":"Certificate"`) })
 	var got []string
 	for _, line := range strings.Split(l, "\n") {
 		if strings.Contains(line, `"msg":"access"`) {
@@ -261,7 +285,7 @@ sites:
 			}
 		}
 	}
-	want := "Anonymous ,Basic alice,Digest alice,NTLM alice,Negotiate alice@EXAMPLE.TEST"
+	want := "Anonymous ,Basic alice,Digest alice,NTLM alice,Negotiate alice@EXAMPLE.TEST,Certificate carol"
 	if strings.Join(got, ",") != want {
 		t.Errorf("access log 200s: %q, want %q\n%s", strings.Join(got, ","), want, l)
 	}
