@@ -36,8 +36,10 @@ const accountDisable = 0x2
 // have, a disabled one (AD), or (AD) a name qualified with a domain that is
 // not the directory's — its NetBIOS name or the DNS name of its base DN —
 // gets ErrNoUser: a user "bob" of a trusted domain is not this domain's
-// bob. Other directories are taken as the domain of every name they are
-// asked about. Answers are cached for the cache time.
+// bob. Other directories have no NetBIOS name: a realm or DNS domain
+// ("bob@EXAMPLE.TEST") must be their base DN's (dc=example,dc=test), a
+// name without a dot is taken as theirs. Answers are cached for the
+// cache time.
 func (d *Directory) UserGroups(account string) (*Membership, error) {
 	name, domain := splitAccount(account)
 	if name == "" {
@@ -69,8 +71,9 @@ func (d *Directory) searchUser(account, name, domain, key string, now time.Time)
 	err := d.withConn(func(c *ldap.Conn, info *serverInfo) error {
 		var err error
 		switch {
-		case info.ad && domain != "" && !info.inDomain(domain):
-			err = fmt.Errorf("%w: %s is not in this directory's domain (%s, %s)", ErrNoUser, account, info.netbios, info.dnsDomain)
+		case info.ad && domain != "" && !info.inDomain(domain),
+			!info.ad && strings.Contains(domain, ".") && info.dnsDomain != "" && !strings.EqualFold(domain, info.dnsDomain):
+			err = fmt.Errorf("%w: %s is not in this directory's domain (%s)", ErrNoUser, account, strings.Trim(info.netbios+", "+info.dnsDomain, ", "))
 		case info.ad:
 			m, err = d.tokenGroups(c, info, name)
 		default:

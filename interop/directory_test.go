@@ -297,3 +297,53 @@ sites: [{path: /, auth: [basic], basic_over_http: true}]
 		t.Errorf("log:\n%s", l)
 	}
 }
+
+// TestDirectoryOpenLDAPWithMITKerberos: the Linux stack without AD, an
+// MIT KDC (tickets without a PAC) and OpenLDAP (slapd, LDAPS): alice's
+// groups come from the directory by name (memberOf), so a rule naming
+// Engineers admits her, one naming ops refuses her, and whoami names
+// Engineers. Basic through the same KDC gets the same groups.
+func TestDirectoryOpenLDAPWithMITKerberos(t *testing.T) {
+	k := testenv.NeedKDC(t)
+	curl := testenv.LookPath(t, "curl")
+	s := testenv.StartSlapd(t)
+	alice := s.AddUser(t, "alice")
+	s.AddUser(t, "reader")
+	s.Add(t, "cn=Engineers,ou=groups,"+s.Base, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"Engineers"}, "member": {alice}})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ldap.pw"), []byte("reader-pw\n"), 0o600)
+	inst := serve(t, dir, `
+state_dir: ./state
+accounts: ./gatehouse.db
+listen: [{addr: 127.0.0.1:0}]
+kerberos: {keytab: `+k.Keytab+`, krb5_conf: `+k.Krb5Conf+`}
+basic: {verifier: kerberos}
+directory: {url: `+s.URL+`, ca_file: `+s.CAFile+`, bind_dn: 'uid=reader,ou=people,`+s.Base+`', password_file: ./ldap.pw}
+sites:
+  - {path: /, auth: [negotiate, basic], basic_over_http: true}
+  - {path: /eng, auth: [negotiate, basic], basic_over_http: true, authorization: [{allow: {roles: [engineers]}}, {deny: {users: ["*"]}}]}
+  - {path: /ops, auth: [negotiate, basic], basic_over_http: true, authorization: [{allow: {roles: [ops]}}, {deny: {users: ["*"]}}]}
+`, 1)
+	env := kinit(t, k)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{{"kerberos", []string{"--negotiate", "-u", ":"}}, {"basic", []string{"--basic", "-u", k.User + ":" + k.Password}}} {
+		out, err := run(t, env, curl, append([]string{"-sf", "-H", "Accept: application/json"}, append(c.args, inst.HTTP+"/")...)...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.name, err, inst.log)
+		}
+		w := parseWhoami(t, out)
+		if w.User != "alice@EXAMPLE.TEST" || !slices.Equal(w.Groups, []string{"Engineers"}) {
+			t.Errorf("%s: whoami %+v", c.name, w)
+		}
+		for path, want := range map[string]string{"/eng": "200", "/ops": "403"} {
+			if got := curlCodeEnv(t, env, append(c.args, inst.HTTP+path)...); got != want {
+				t.Errorf("%s %s: %s, want %s", c.name, path, got, want)
+			}
+		}
+	}
+	if strings.Contains(inst.log.String(), "reader-pw") || strings.Contains(inst.log.String(), k.Password) {
+		t.Error("a password in the log")
+	}
+}

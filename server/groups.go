@@ -33,9 +33,9 @@ func (id *Identity) IsInRole(role string) bool { return subjectOf(id).InRole(rol
 // there is no directory or the user is not a domain user. When the
 // directory cannot answer it logs one line naming the directory and the
 // error; if the site's rules name roles (which then cannot be decided:
-// for a Kerberos user, roles other than SIDs) the request is refused, 503
-// (403 when the directory has no such user), and nil is returned after
-// the response was written. Local accounts keep
+// for a Kerberos user, roles other than SIDs) the request is refused with
+// 503, and nil is returned after the response was written. A user the
+// directory does not have keeps the groups it had. Local accounts keep
 // their local groups and never ask the directory.
 func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *Identity) *Identity {
 	if g.dir == nil || id == nil || (id.dirAccount == "" && !id.pacSIDs) {
@@ -48,15 +48,17 @@ func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *
 	} else {
 		m, err = g.dir.UserGroups(id.dirAccount)
 	}
+	if errors.Is(err, directory.ErrNoUser) {
+		// an answer, not a failure: the user has no groups there (another
+		// realm's Kerberos user, an account the directory does not hold)
+		g.log.Debug("not in the directory", "directory", g.dir.URL(), "user", id.User, "reason", err)
+		return id
+	}
 	if err != nil {
 		g.log.Error("directory lookup failed", "directory", g.dir.URL(), "user", id.User, "error", err, "path", r.URL.Path)
 		if !st.needsGroups || id.pacSIDs && !st.needsNames {
 			// nothing to decide, or only SIDs, which the PAC has
 			return id
-		}
-		if errors.Is(err, directory.ErrNoUser) {
-			http.Error(w, "403 Forbidden: the directory does not know this user, so group rules cannot be applied", http.StatusForbidden)
-			return nil
 		}
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "503 Service Unavailable: the directory that holds the groups cannot be reached", http.StatusServiceUnavailable)

@@ -204,6 +204,10 @@ func kerberosIdentity(res *krb.Result, r *http.Request) *Identity {
 		id.SIDs = append(id.SIDs, p.Logon.GroupSIDs...)
 		id.pacSIDs = len(id.SIDs) > 0
 	}
+	if !id.pacSIDs {
+		// no PAC (MIT): the directory is asked by name, if the realm is its
+		id.dirAccount = id.User
+	}
 	return id
 }
 
