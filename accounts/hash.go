@@ -1,15 +1,11 @@
 package accounts
 
 import (
-	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"strings"
 	"sync"
 	"unicode/utf16"
@@ -100,38 +96,4 @@ func NTHash(password string) []byte {
 	}
 	h.Write(b)
 	return h.Sum(nil)
-}
-
-// DigestAlgorithm names an RFC 7616 hash algorithm.
-type DigestAlgorithm string
-
-// The algorithms the store keeps HA1 values for.
-const (
-	MD5    DigestAlgorithm = "MD5"
-	SHA256 DigestAlgorithm = "SHA-256"
-)
-
-// New returns a hash for the algorithm.
-func (a DigestAlgorithm) New() hash.Hash {
-	if a == SHA256 {
-		return sha256.New()
-	}
-	return md5.New()
-}
-
-// H is RFC 7616's H(data): the lowercase hex digest of data.
-func (a DigestAlgorithm) H(data string) string {
-	h := a.New()
-	h.Write([]byte(data))
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// HA1 is H(username:realm:password), RFC 7616 §3.4.2.
-func HA1(a DigestAlgorithm, user, realm, password string) string {
-	return a.H(user + ":" + realm + ":" + password)
-}
-
-// UserHash is H(username:realm), RFC 7616 §3.4.4.
-func UserHash(a DigestAlgorithm, user, realm string) string {
-	return a.H(user + ":" + realm)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/gatehouse-auth/gatehouse/digest"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -56,8 +57,8 @@ type Credentials struct {
 }
 
 // HA1 returns the stored HA1 for the algorithm.
-func (c *Credentials) HA1(a DigestAlgorithm) string {
-	if a == SHA256 {
+func (c *Credentials) HA1(a digest.Algorithm) string {
+	if a == digest.SHA256 {
 		return c.HA1SHA256
 	}
 	return c.HA1MD5
@@ -168,10 +169,10 @@ func (s *Store) verifiers(name, password string) (phc string, nt []byte, h1m, h1
 		return
 	}
 	nt = NTHash(password)
-	h1m = HA1(MD5, name, s.realm, password)
-	h1s = HA1(SHA256, name, s.realm, password)
-	uhm = UserHash(MD5, name, s.realm)
-	uhs = UserHash(SHA256, name, s.realm)
+	h1m = digest.MD5.HA1(name, s.realm, password)
+	h1s = digest.SHA256.HA1(name, s.realm, password)
+	uhm = digest.MD5.UserHash(name, s.realm)
+	uhs = digest.SHA256.UserHash(name, s.realm)
 	return
 }
 
@@ -350,9 +351,9 @@ func (s *Store) Lookup(name string) (*Credentials, error) {
 
 // LookupUserHash finds the account whose RFC 7616 userhash for algorithm a
 // is uh.
-func (s *Store) LookupUserHash(a DigestAlgorithm, uh string) (*Credentials, error) {
+func (s *Store) LookupUserHash(a digest.Algorithm, uh string) (*Credentials, error) {
 	col := "uhash_md5"
-	if a == SHA256 {
+	if a == digest.SHA256 {
 		col = "uhash_sha256"
 	}
 	return s.scanCreds(s.db.QueryRow(selectCreds+`WHERE `+col+`=?`, strings.ToLower(uh)), "userhash")

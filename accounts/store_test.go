@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/digest"
 )
 
 func TestStoreLifecycle(t *testing.T) {
@@ -43,10 +45,10 @@ func TestStoreLifecycle(t *testing.T) {
 	if _, _, err := s.CheckPassword("nobody", "x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown: %v", err)
 	}
-	if got := c.HA1(MD5); got != HA1(MD5, "alice", DefaultRealm, "pässword") {
+	if got := c.HA1(digest.MD5); got != digest.MD5.HA1("alice", DefaultRealm, "pässword") {
 		t.Fatal("HA1 MD5 mismatch")
 	}
-	u, err := s.LookupUserHash(SHA256, UserHash(SHA256, "alice", DefaultRealm))
+	u, err := s.LookupUserHash(digest.SHA256, digest.SHA256.UserHash("alice", DefaultRealm))
 	if err != nil || u.Name != "alice" {
 		t.Fatalf("userhash lookup: %v", err)
 	}

@@ -26,6 +26,12 @@ const (
 	MaxParams = 32
 )
 
+// Schemes are the authentication schemes Gatehouse knows, lower-case, in
+// IIS's order of strength: the order a server sends its challenges in and
+// a client prefers them. The last two have no header of their own (a TLS
+// client certificate, no credentials at all).
+var Schemes = []string{"negotiate", "ntlm", "digest", "basic", "certificate", "anonymous"}
+
 // Errors returned for malformed input.
 var (
 	ErrMalformed = errors.New("authheader: malformed header")

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"net/http"
@@ -297,5 +296,5 @@ func (d *Delegated) Authorization(spn string) (value string, check func(*http.Re
 	if err != nil {
 		return "", nil, err
 	}
-	return "Negotiate " + base64.StdEncoding.EncodeToString(tok), st.check(true), nil
+	return tokenValue("Negotiate", tok), st.check(true), nil
 }

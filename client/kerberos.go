@@ -1,7 +1,6 @@
 package client
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -116,9 +115,10 @@ func explicitKerberos(c *Credentials) (*krbclient.Client, error) {
 	return cl, nil
 }
 
-// apReqState is what checking the AP-REP needs.
+// apReqState is what checking the AP-REP needs: the SPNEGO initiator
+// that sent the AP-REQ.
 type apReqState struct {
-	st *krb.APReqState
+	ini *spnego.Initiator
 }
 
 // token builds a SPNEGO NegTokenInit with a fresh AP-REQ for spn, mutual
@@ -165,7 +165,8 @@ const maxCachedTickets = 64
 
 // buildToken makes the SPNEGO token for a service ticket: a fresh
 // authenticator (new time, sequence number and confounder) with the
-// RFC 4121 checksum, carrying deleg (a KRB-CRED) when not nil.
+// RFC 4121 checksum, carrying deleg (a KRB-CRED) when not nil, as the
+// optimistic token of an spnego.Initiator offering Kerberos.
 func buildToken(in *krb.Initiator, tkt messages.Ticket, tktDER []byte, key types.EncryptionKey, realm string, cname types.PrincipalName, cb *[16]byte, deleg []byte) ([]byte, *apReqState, error) {
 	ck := krb.GSSChecksum{Flags: krb.GSSMutual | krb.GSSInteg | krb.GSSConf | krb.GSSSequence}
 	if cb != nil {
@@ -175,55 +176,23 @@ func buildToken(in *krb.Initiator, tkt messages.Ticket, tktDER []byte, key types
 		ck.Flags |= krb.GSSDeleg
 		ck.Delegation = deleg
 	}
-	der, st, err := in.APReq(&krb.APReqParams{
+	p := &krb.APReqParams{
 		Ticket:     krb.Ticket{Realm: tkt.Realm, SName: tkt.SName, EncPart: tkt.EncPart},
 		TicketDER:  tktDER,
 		SessionKey: key, CRealm: realm, CName: cname, Checksum: &ck, Mutual: true,
-	})
+	}
+	ini := spnego.NewInitiator(spnego.Mechanism{OID: spnego.OIDKerberos, Aliases: []spnego.OID{spnego.OIDMSKerberos},
+		New: func() (spnego.Context, error) { return in.NewContext(p), nil }})
+	tok, _, err := ini.Step(nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	inner, err := krb.WrapAPReq(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	tok, err := (&spnego.NegTokenInit{MechTypes: []spnego.OID{spnego.OIDKerberos, spnego.OIDMSKerberos}, MechToken: inner}).Marshal()
-	if err != nil {
-		return nil, nil, err
-	}
-	return tok, &apReqState{st: st}, nil
+	return tok, &apReqState{ini: ini}, nil
 }
 
 // checkAPRep verifies the server's mutual-authentication token: the AP-REP
 // must decrypt with the session key and echo the authenticator's time.
-func (s *apReqState) checkAPRep(header string) error {
-	scheme, tok64, _ := strings.Cut(header, " ")
-	if !strings.EqualFold(scheme, "Negotiate") || tok64 == "" {
-		return fmt.Errorf("%w: no Negotiate token with the response (the server did not prove its identity)", ErrMutualAuth)
-	}
-	raw, err := base64.StdEncoding.DecodeString(tok64)
-	if err != nil {
-		return fmt.Errorf("%w: token is not base64", ErrMutualAuth)
-	}
-	if len(raw) > 0 && raw[0] == 0xa1 {
-		resp, err := spnego.ParseNegTokenResp(raw)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrMutualAuth, err)
-		}
-		if resp.NegState != spnego.NegStateAcceptCompleted {
-			return fmt.Errorf("%w: SPNEGO state %v", ErrMutualAuth, resp.NegState)
-		}
-		raw = resp.ResponseToken
-	}
-	der, err := krb.UnwrapAPRep(raw)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
-	}
-	if _, err := s.st.VerifyAPRep(der); err != nil {
-		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
-	}
-	return nil
-}
+func (s *apReqState) checkAPRep(header string) error { return finishNegotiate(s.ini, header) }
 
 // check returns the response check for this AP-REQ.
 func (s *apReqState) check(optional bool) func(*http.Response) error {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -96,7 +95,7 @@ func (s *ServiceAccount) Authorization(evidence krb.Ticket, crealm string, cname
 	if err != nil {
 		return "", nil, err
 	}
-	return "Negotiate " + base64.StdEncoding.EncodeToString(tok), st.check(true), nil
+	return tokenValue("Negotiate", tok), st.check(true), nil
 }
 
 // proxy is the S4U2Proxy TGS exchange. Called with s.mu held.
@@ -209,5 +208,5 @@ func (s *ServiceAccount) OwnAuthorization(spn string) (string, func(*http.Respon
 	if err != nil {
 		return "", nil, fmt.Errorf("client: service account to %s: %w", spn, err)
 	}
-	return "Negotiate " + base64.StdEncoding.EncodeToString(tok), st.check(false), nil
+	return tokenValue("Negotiate", tok), st.check(false), nil
 }

@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/authheader"
 	"github.com/gatehouse-auth/gatehouse/basic"
 	"github.com/gatehouse-auth/gatehouse/digest"
-	"github.com/gatehouse-auth/gatehouse/ntlm"
 )
 
 // Credentials are explicit credentials for one target.
@@ -33,8 +31,6 @@ const (
 	Digest    = "digest"
 	Basic     = "basic"
 )
-
-var strength = []string{Negotiate, NTLM, Digest, Basic}
 
 // Limits. maxLegs bounds a handshake (NTLM takes 2, Negotiate at most 3);
 // maxReplayBody bounds the body buffered to be sent again after a 401 when
@@ -119,15 +115,13 @@ type hostState struct {
 	digest *digest.ClientSession // pre-emptive Digest
 	// conn carries connection-bound handshakes (NTLM): one connection,
 	// kept, so the handshake's legs and the requests after it share it.
-	conn http.RoundTripper
-	ntlm *ntlm.Client // handshake in progress
+	conn     http.RoundTripper
+	hs       handshake // connection-bound handshake in progress
+	hsScheme string    // the header scheme it runs under
 	// kerberos authenticates every request to the host afresh; cb is the
 	// channel binding of its TLS channel.
 	kerberos *kerberos
 	cb       *[16]byte
-	// mechTypes is the DER mechanism list of an SPNEGO negotiation in
-	// progress, which the mechListMIC covers.
-	mechTypes []byte
 }
 
 // target is server or proxy.
@@ -293,7 +287,7 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 		skipped = append(skipped, msg)
 	}
 	all := tg
-	for _, name := range strength {
+	for _, name := range authheader.Schemes { // strongest first
 		if !allowed(tg.allowed, name) {
 			continue
 		}
@@ -323,12 +317,12 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				if ch.Token68 != "" {
 					// a server reply: the next leg of NTLM inside SPNEGO
 					// (Kerberos needs one leg)
-					v, err := t.answerSPNEGONTLM(req, resp, tg, st, ch)
+					v, check, err := t.answerNTLM(req, resp, tg, st, ch, "Negotiate")
 					if err != nil {
 						return "", nil, err
 					}
 					if v != "" {
-						return v, nil, nil
+						return v, check, nil
 					}
 					continue
 				}
@@ -342,7 +336,7 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 							ntg, _ = t.withImplicitNTLM(req, tg)
 						}
 						if ntg != nil {
-							if v, err := t.answerSPNEGONTLM(req, resp, ntg, st, ch); err != nil || v != "" {
+							if v, _, err := t.answerNTLM(req, resp, ntg, st, ch, "Negotiate"); err != nil || v != "" {
 								return v, nil, err
 							}
 						}
@@ -358,7 +352,7 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 				t.mu.Lock()
 				st.scheme, st.basic, st.digest, st.kerberos, st.cb = Negotiate, "", nil, kc, cb
 				t.mu.Unlock()
-				return "Negotiate " + base64.StdEncoding.EncodeToString(tok), as.check(t.MutualOptional), nil
+				return tokenValue("Negotiate", tok), as.check(t.MutualOptional), nil
 			case NTLM:
 				if tg.creds == nil {
 					itg, err := t.withImplicitNTLM(req, tg)
@@ -368,7 +362,7 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, tg *target) (
 					}
 					tg = itg
 				}
-				v, err := t.answerNTLM(req, resp, tg, st, ch, "NTLM")
+				v, _, err := t.answerNTLM(req, resp, tg, st, ch, "NTLM")
 				if err != nil {
 					return "", nil, err
 				}
@@ -446,7 +440,7 @@ func (t *Transport) preempt(r *http.Request, tg *target) func(*http.Response) er
 			t.tracef("pre-emptive Negotiate: %v", err)
 			return nil
 		}
-		r.Header.Set(tg.header, "Negotiate "+base64.StdEncoding.EncodeToString(tok))
+		r.Header.Set(tg.header, tokenValue("Negotiate", tok))
 		return as.check(t.MutualOptional)
 	}
 	return nil

@@ -1,5 +1,5 @@
 // Package config reads Gatehouse's YAML configuration (the keys of
-// CONTRACT.md) and holds the embedded default that `gatehouse serve` runs
+// docs/CONFIG.md) and holds the embedded default that `gatehouse serve` runs
 // with no file. It checks the file strictly (unknown keys, bad values) and
 // reports errors with the key at fault; it does not build servers.
 package config
@@ -22,6 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-auth/gatehouse/authheader"
 	"github.com/gatehouse-auth/gatehouse/authz"
 )
 
@@ -38,6 +39,7 @@ type Config struct {
 	Listen             []Listener         `yaml:"listen"`
 	Kerberos           Kerberos           `yaml:"kerberos"`
 	NTLM               NTLM               `yaml:"ntlm"`
+	Negotiate          Negotiate          `yaml:"negotiate"`
 	ExtendedProtection ExtendedProtection `yaml:"extended_protection"`
 	Log                Log                `yaml:"log"`
 	Digest             Digest             `yaml:"digest"`
@@ -166,6 +168,19 @@ type NTLM struct {
 	// handshake, for later requests on it (IIS's default); false makes
 	// every request authenticate.
 	ConnectionAuth *bool `yaml:"connection_auth"`
+	// MaxPending bounds half-finished handshakes, all clients together
+	// (default 10000); MaxPendingPerClient per client address (default
+	// 64); HandshakeTimeout frees an unfinished handshake's slot, and
+	// closes its connection, after this long (default 30s).
+	MaxPending          int           `yaml:"max_pending"`
+	MaxPendingPerClient int           `yaml:"max_pending_per_client"`
+	HandshakeTimeout    time.Duration `yaml:"handshake_timeout"`
+}
+
+// Negotiate configures the Negotiate scheme.
+type Negotiate struct {
+	// Mechanisms taken inside SPNEGO: kerberos, ntlm (default both).
+	Mechanisms []string `yaml:"mechanisms"`
 }
 
 // ExtendedProtection is the channel- and service-binding policy.
@@ -263,9 +278,6 @@ type RuleBody struct {
 	Verbs []string `yaml:"verbs"`
 }
 
-// Schemes Gatehouse knows, in IIS's order of strength (challenge order).
-var Schemes = []string{"negotiate", "ntlm", "digest", "basic", "certificate", "anonymous"}
-
 // ErrInvalid wraps every validation error.
 var ErrInvalid = errors.New("config: invalid")
 
@@ -338,6 +350,18 @@ func (c *Config) applyDefaults() {
 	}
 	if c.NTLM.NTLMAuth == "" {
 		c.NTLM.NTLMAuth = "/usr/bin/ntlm_auth"
+	}
+	if c.NTLM.MaxPending == 0 {
+		c.NTLM.MaxPending = 10000
+	}
+	if c.NTLM.MaxPendingPerClient == 0 {
+		c.NTLM.MaxPendingPerClient = 64
+	}
+	if c.NTLM.HandshakeTimeout == 0 {
+		c.NTLM.HandshakeTimeout = 30 * time.Second
+	}
+	if len(c.Negotiate.Mechanisms) == 0 {
+		c.Negotiate.Mechanisms = []string{"kerberos", "ntlm"}
 	}
 	if c.ExtendedProtection.Enforcement == "" {
 		c.ExtendedProtection.Enforcement = "never"
@@ -463,6 +487,14 @@ func (c *Config) validate() error {
 	if err := c.validateDirectory(); err != nil {
 		return err
 	}
+	if c.NTLM.MaxPending < 0 || c.NTLM.MaxPendingPerClient < 0 || c.NTLM.HandshakeTimeout < 0 {
+		return fmt.Errorf("ntlm: max_pending, max_pending_per_client and handshake_timeout must be positive")
+	}
+	for i, m := range c.Negotiate.Mechanisms {
+		if err := oneOf(fmt.Sprintf("negotiate.mechanisms[%d]", i), m, "kerberos", "ntlm"); err != nil {
+			return err
+		}
+	}
 	if c.Kerberos.ClockSkew < 0 || c.Kerberos.ClockSkew > time.Hour {
 		return fmt.Errorf("kerberos.clock_skew: %v is outside 0..1h", c.Kerberos.ClockSkew)
 	}
@@ -533,7 +565,7 @@ func (c *Config) validate() error {
 		}
 		dup := map[string]bool{}
 		for _, a := range s.Auth {
-			if err := oneOf(key+".auth", a, Schemes...); err != nil {
+			if err := oneOf(key+".auth", a, authheader.Schemes...); err != nil {
 				return err
 			}
 			if dup[a] {

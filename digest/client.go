@@ -70,7 +70,7 @@ func (s *ClientSession) Authorization(method, uri string) (string, func(authInfo
 	r.Response = r.Expected(s.ha1, method)
 	name := "username=" + authheader.Quote(s.user)
 	if s.UserHash {
-		name = "username=" + authheader.Quote(s.Algorithm.H(s.user+":"+s.Realm)) + ", userhash=true"
+		name = "username=" + authheader.Quote(s.Algorithm.UserHash(s.user, s.Realm)) + ", userhash=true"
 	} else if needsExt(s.user) {
 		name = "username*=UTF-8''" + extEscape(s.user)
 	}

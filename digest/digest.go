@@ -52,6 +52,15 @@ func (a Algorithm) H(data string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// HA1 is H(username:realm:password), §3.4.2: what an account store keeps
+// instead of the password.
+func (a Algorithm) HA1(user, realm, password string) string {
+	return a.H(user + ":" + realm + ":" + password)
+}
+
+// UserHash is H(username:realm), §3.4.4.
+func (a Algorithm) UserHash(user, realm string) string { return a.H(user + ":" + realm) }
+
 // KD is KD(secret, data) = H(secret:data), §3.4.1.
 func (a Algorithm) KD(secret, data string) string { return a.H(secret + ":" + data) }
 

@@ -186,6 +186,20 @@ func normalize(spn string) string {
 	return strings.ToLower(spn)
 }
 
+// SPNHost is the host part of the SPN a client asks for to reach host:
+// host itself as written (no DNS canonicalisation), "localhost" for a
+// loopback address or no host. Clients, the proxy's upstream
+// authentication and DefaultServiceNames all follow it.
+func SPNHost(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "" {
+		return "localhost"
+	}
+	return host
+}
+
+// HostSPN is the HTTP service principal for host: "HTTP/" + SPNHost(host).
+func HostSPN(host string) string { return "HTTP/" + SPNHost(host) }
+
 // DefaultServiceNames derives the list from listener addresses and host
 // names: HTTP/host and HTTP/host:port for each, with "localhost" for
 // loopback addresses (as HttpListener derives them from its prefixes).
@@ -204,10 +218,8 @@ func DefaultServiceNames(addrs []string, hosts []string) []string {
 			continue
 		}
 		names := append([]string{}, hosts...)
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "" || host == "localhost" {
-			names = append(names, "localhost")
-		} else if ip == nil {
-			names = append(names, host)
+		if h := SPNHost(host); net.ParseIP(h) == nil {
+			names = append(names, h) // no SPN for a bare non-loopback address
 		}
 		for _, h := range names {
 			add("HTTP/" + h)

@@ -23,6 +23,11 @@ func IsMessage(tok []byte) bool {
 	return len(tok) >= 12 && bytes.Equal(tok[:8], signature)
 }
 
+// Continues reports whether tok continues a handshake (an AUTHENTICATE)
+// rather than starting one: an acceptor that has no handshake in progress
+// must refuse it.
+func Continues(tok []byte) bool { return MessageType(tok) == typeAuthenticate }
+
 // Acceptor is one NTLM acceptor context in the shape of GSS-API's
 // GSS_Accept_sec_context (RFC 2743 §2.2.2): Step(NEGOTIATE) returns the
 // CHALLENGE, Step(AUTHENTICATE) completes it; then Result and the MIC

@@ -4,9 +4,12 @@
 // verifies an NTLMv2 response against an NT hash, and an initiator that
 // builds one with a MIC, a target name (SPN) and channel bindings.
 //
-// It is hand-written because no maintained Go library implements the
-// server side. It knows nothing of HTTP or connections: the HTTP layer keeps
-// the Server state with the connection and feeds it the tokens.
+// Both ends come as GSS-style contexts (Acceptor, Initiator: Step until
+// done, then the result and GetMIC/VerifyMIC for SPNEGO's mechListMIC),
+// which package spnego composes. It is hand-written because no maintained
+// Go library implements the server side. It knows nothing of HTTP or
+// connections: the HTTP layer keeps an Acceptor with the connection and
+// feeds it the tokens.
 //
 // Not supported: LM and NTLMv1 responses (refused), anonymous NTLM
 // (refused), connectionless (datagram) mode, message sealing beyond what

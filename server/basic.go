@@ -22,7 +22,7 @@ type basicScheme struct {
 	realm    string
 	domain   string
 	overHTTP bool // offered and accepted without TLS
-	store    *accounts.Store
+	store    Accounts
 	cache    *verifiedCache
 	hashing  *hashLimiter // shared by every Basic site
 	kdc      *KDCVerifier // nil: passwords are checked against the store

@@ -14,8 +14,6 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-
-	"github.com/gatehouse-auth/gatehouse/accounts"
 )
 
 // Certificate authentication: IIS's client certificate mapping, portable.
@@ -51,14 +49,14 @@ type certAuth struct {
 	ocsp           *ocspChecker // nil: OCSP not used
 	roots          *x509.CertPool
 	sources        []string
-	store          *accounts.Store
+	store          Accounts
 	requireAccount bool
 	now            func() time.Time
 }
 
 func newCertAuth(o *Options) (*certAuth, error) {
 	if o.ClientCAs == nil {
-		return nil, errors.New("certificate authentication needs the CAs of client certificates (a listener's client_ca)")
+		return nil, errors.New("certificate authentication needs Options.ClientCAs (the CAs of client certificates: a listener's client_ca)")
 	}
 	src := o.CertificateMap
 	if len(src) == 0 {
@@ -66,11 +64,11 @@ func newCertAuth(o *Options) (*certAuth, error) {
 	}
 	for _, s := range src {
 		if s != "upn" && s != "email" && s != "cn" {
-			return nil, fmt.Errorf("certificate map %q: want upn, email or cn", s)
+			return nil, fmt.Errorf("Options.CertificateMap: %q: want upn, email or cn", s)
 		}
 	}
 	if o.CertificateRequireAccount && o.Store == nil {
-		return nil, errors.New("certificate require_account needs an account store")
+		return nil, errors.New("Options.CertificateRequireAccount (certificate.require_account) needs Options.Store")
 	}
 	var oc *ocspChecker
 	if o.CertificateOCSP {

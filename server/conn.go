@@ -4,55 +4,36 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
-	"sync/atomic"
-	"time"
+	"weak"
 )
 
-// Connection-bound authentication (NTLM, and Negotiate when it falls back
-// to NTLM) keeps its handshake state with the TCP connection, as IIS and
-// HttpListener do: the CHALLENGE a connection got is only good on that
-// connection, and once authenticated the connection stays so for later
-// requests (unless the site turns that off).
-//
-// Limits: a half-finished handshake costs a few hundred bytes; at most
-// maxPendingHandshakes may exist at once, so a flood of NEGOTIATE messages
-// on idle connections cannot exhaust memory, and each expires after
-// handshakeTTL (a real client answers a CHALLENGE within milliseconds).
-const (
-	maxPendingHandshakes = 10000
-	handshakeTTL         = 30 * time.Second
-)
-
+// Connection-bound authentication (NTLM, and any Negotiate exchange that
+// needs more than one request) keeps its handshake with the TCP connection,
+// as IIS and HttpListener do: the CHALLENGE a connection got is only good
+// on that connection, and once authenticated by NTLM the connection stays
+// so for later requests (unless the site turns that off). The handshakes
+// in progress are counted and bounded in pending.go.
 // connInfo is the state of one client connection.
 type connInfo struct {
 	mu       sync.Mutex
-	pending  any       // scheme-specific handshake in progress
-	started  time.Time // when pending began
-	// reserved is the tracker whose counter pending holds a slot in: the
-	// Gate that began the handshake, which after a daemon's reload may
-	// not be the one that ends it.
-	reserved *connTracker
-	id       *Identity // identity the connection authenticated as
-	idScheme string    // which scheme authenticated it
+	conn     net.Conn   // nil when found without ConnContext (cannot be closed)
+	client   string     // client address without the port: the per-client cap's key
+	pending  *handshake // handshake in progress
+	id       *Identity  // identity the connection authenticated as
+	idScheme string     // which scheme authenticated it
 }
 
 type connKey struct{}
 
-// connTracker hands each connection its connInfo and counts pending
-// handshakes across all connections.
-type connTracker struct {
-	max     int64 // maxPendingHandshakes unless a test lowers it
-	pending atomic.Int64
-	conns   sync.Map // net.Conn -> *connInfo
-}
-
-// ConnContext is for http.Server.ConnContext: it gives each connection
-// the state connection-bound schemes need. Server.Run installs it; a
-// program using Gate with its own http.Server must install it and
-// ConnState too, or NTLM will refuse to run.
+// ConnContext is for http.Server.ConnContext, with ConnState: the
+// connection's state is then dropped as soon as it closes, and a handshake
+// that expires closes its connection. Without them the Gate still works:
+// it finds a connection's state by the connection's own address objects
+// (see implicitConn).
 func (g *Gate) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	ci := &connInfo{}
+	ci := &connInfo{conn: c, client: hostOf(c.RemoteAddr().String())}
 	g.conns.conns.Store(c, ci)
 	return context.WithValue(ctx, connKey{}, ci)
 }
@@ -64,57 +45,90 @@ func (g *Gate) ConnState(c net.Conn, s http.ConnState) {
 		return
 	}
 	if v, ok := g.conns.conns.LoadAndDelete(c); ok {
-		ci := v.(*connInfo)
-		ci.mu.Lock()
-		g.conns.clearPending(ci)
-		ci.id = nil
-		ci.mu.Unlock()
+		g.conns.drop(v.(*connInfo))
 	}
 }
 
-func connFrom(r *http.Request) *connInfo {
-	ci, _ := r.Context().Value(connKey{}).(*connInfo)
+// implicitKey names a connection without ConnContext: the address object
+// net/http stores once per connection under http.LocalAddrContextKey
+// (weakly: a key never matches a later connection, even one allocated at
+// the same address) and the client's address (so that two live
+// connections can never share state even if a listener returned one
+// address object for several).
+type implicitKey struct {
+	tcp    weak.Pointer[net.TCPAddr]
+	unix   weak.Pointer[net.UnixAddr]
+	remote string
+}
+
+func implicitKeyOf(r *http.Request) (implicitKey, any, bool) {
+	k := implicitKey{remote: r.RemoteAddr}
+	switch a := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr:
+		k.tcp = weak.Make(a)
+		return k, a, true
+	case *net.UnixAddr:
+		k.unix = weak.Make(a)
+		return k, a, true
+	}
+	return k, nil, false
+}
+
+// connOf returns the request's connection state: from ConnContext, else
+// found by implicitKey; create makes it when there is none yet. nil when
+// the server gives no way to tell connections apart.
+func (g *Gate) connOf(r *http.Request, create bool) *connInfo {
+	if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok {
+		return ci
+	}
+	k, addr, ok := implicitKeyOf(r)
+	if !ok {
+		return nil
+	}
+	if v, ok := g.conns.implicit.Load(k); ok {
+		return v.(*connInfo)
+	}
+	if !create {
+		return nil
+	}
+	v, loaded := g.conns.implicit.LoadOrStore(k, &connInfo{client: hostOf(r.RemoteAddr)})
+	ci := v.(*connInfo)
+	if !loaded {
+		// When the connection's address object is collected, the
+		// connection is gone: drop its state.
+		t := &g.conns
+		drop := func(k implicitKey) {
+			if v, ok := t.implicit.LoadAndDelete(k); ok {
+				t.drop(v.(*connInfo))
+			}
+		}
+		switch a := addr.(type) {
+		case *net.TCPAddr:
+			runtime.AddCleanup(a, drop, k)
+		case *net.UnixAddr:
+			runtime.AddCleanup(a, drop, k)
+		}
+	}
 	return ci
 }
 
-// startPending records a new handshake on ci (ci.mu held). It returns
-// false when too many handshakes are pending.
-func (t *connTracker) startPending(ci *connInfo, state any) bool {
-	if ci.reserved == nil {
-		limit := t.max
-		if limit == 0 {
-			limit = maxPendingHandshakes
-		}
-		if t.pending.Add(1) > limit {
-			t.pending.Add(-1)
-			return false
-		}
-		ci.reserved = t
-	}
-	ci.pending, ci.started = state, time.Now()
-	return true
+// authenticated is the identity ci authenticated as, if any.
+func (ci *connInfo) authenticated() *Identity {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	return ci.id
 }
 
-// takePending returns and clears ci's handshake if it has not expired
-// (ci.mu held).
-func (t *connTracker) takePending(ci *connInfo) any {
-	p := ci.pending
-	expired := time.Since(ci.started) > handshakeTTL
-	t.clearPending(ci)
-	if expired {
-		return nil
-	}
-	return p
+func (ci *connInfo) setIdentity(id *Identity, scheme string) {
+	ci.mu.Lock()
+	ci.id, ci.idScheme = id, scheme
+	ci.mu.Unlock()
 }
 
-func (t *connTracker) clearPending(ci *connInfo) {
-	if ci.reserved != nil {
-		ci.reserved.pending.Add(-1)
-		ci.reserved = nil
+// hostOf is the address of "host:port" without the port.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
 	}
-	ci.pending = nil
+	return addr
 }
-
-// Pending returns the number of half-finished handshakes, for tests and
-// metrics.
-func (g *Gate) Pending() int64 { return g.conns.pending.Load() }

@@ -1,18 +1,22 @@
 package server
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestPendingSlotFreedByItsOwnGate: a handshake begun under one Gate and
 // ended under another (a daemon's reload between two legs) gives its slot
 // back to the Gate that counted it.
 func TestPendingSlotFreedByItsOwnGate(t *testing.T) {
-	var a, b connTracker
-	ci := &connInfo{}
-	if !a.startPending(ci, "leg 1") {
+	a := &connTracker{max: 10, perClient: 10, ttl: time.Minute}
+	b := &connTracker{max: 10, perClient: 10, ttl: time.Minute}
+	ci := &connInfo{client: "192.0.2.1"}
+	if !a.start(ci, "NTLM", "leg 1") {
 		t.Fatal("no slot")
 	}
-	b.takePending(ci)
-	if a.pending.Load() != 0 || b.pending.Load() != 0 {
-		t.Fatalf("pending: a=%d b=%d, want 0 0", a.pending.Load(), b.pending.Load())
+	b.take(ci, "NTLM")
+	if a.pending != 0 || b.pending != 0 || len(a.byClient) != 0 || len(b.byClient) != 0 {
+		t.Fatalf("pending: a=%d b=%d, want 0 0", a.pending, b.pending)
 	}
 }

@@ -168,3 +168,53 @@ func TestConnectionAuth(t *testing.T) {
 }
 
 var lastChallenge []byte
+
+// TestNTLMWithoutConnContext: a program that wraps its handler without
+// installing ConnContext/ConnState still gets NTLM, bound to the
+// connection: the handshake completes on its connection, the connection
+// stays authenticated, and another connection does not.
+func TestNTLMWithoutConnContext(t *testing.T) {
+	g := testGate(t, []Site{{Path: "/", Schemes: []string{"ntlm"}, Handler: WhoAmI()}})
+	srv := httptest.NewServer(g.Wrap(nil))
+	defer srv.Close()
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	send := func(c net.Conn, br *bufio.Reader, tok []byte) *http.Response {
+		h := ""
+		if tok != nil {
+			h = "Authorization: NTLM " + base64.StdEncoding.EncodeToString(tok) + "\r\n"
+		}
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n%s\r\n", h)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	c1, br1 := dial()
+	cl := ntlm.NewInitiator(ntlm.ClientConfig{User: "alice", Password: "alicepw"})
+	neg, _, _ := cl.Step(nil)
+	r := send(c1, br1, neg)
+	if r.StatusCode != 401 {
+		t.Fatalf("NEGOTIATE: %d", r.StatusCode)
+	}
+	ch, _ := base64.StdEncoding.DecodeString(r.Header.Get("WWW-Authenticate")[5:])
+	auth, _, _ := cl.Step(ch)
+	if r := send(c1, br1, auth); r.StatusCode != 200 {
+		t.Fatalf("AUTHENTICATE: %d", r.StatusCode)
+	}
+	if r := send(c1, br1, nil); r.StatusCode != 200 {
+		t.Errorf("same connection, no header: %d", r.StatusCode)
+	}
+	c2, br2 := dial()
+	if r := send(c2, br2, nil); r.StatusCode != 401 {
+		t.Errorf("another connection inherited the login: %d", r.StatusCode)
+	}
+}

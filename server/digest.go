@@ -13,7 +13,7 @@ import (
 type digestScheme struct {
 	srv    *digest.Server
 	domain string
-	store  *accounts.Store
+	store  Accounts
 }
 
 func (d *digestScheme) Name() string               { return "Digest" }
@@ -31,9 +31,9 @@ func (d *digestScheme) Authenticate(w http.ResponseWriter, r *http.Request, c *a
 	if err := d.srv.CheckRequest(resp, r.RequestURI); err != nil {
 		return fail(err.Error(), user)
 	}
-	alg := accounts.MD5
+	alg := digest.MD5
 	if resp.Algorithm == digest.SHA256 {
-		alg = accounts.SHA256
+		alg = digest.SHA256
 	}
 	var cr *accounts.Credentials
 	if resp.UserHash {
@@ -45,7 +45,7 @@ func (d *digestScheme) Authenticate(w http.ResponseWriter, r *http.Request, c *a
 	switch {
 	case errors.Is(err, accounts.ErrNotFound):
 		// Spend the same hashing on an unknown user, then fail.
-		_ = d.srv.Verify(resp, r.Method, accounts.HA1(alg, "", d.srv.Realm, ""))
+		_ = d.srv.Verify(resp, r.Method, alg.HA1("", d.srv.Realm, ""))
 		return fail("unknown user", user)
 	case err != nil:
 		return outcome{res: resError, reason: err.Error(), user: user}

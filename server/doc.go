@@ -14,5 +14,13 @@
 // The package composes protocol packages; it does not implement the
 // protocols itself, and it does not read Gatehouse's configuration file:
 // internal/daemon turns that into listeners and a Gate for `gatehouse
-// serve`; a Go program builds a Gate with New and wraps its own handler.
+// serve`. Each scheme is an HTTP adapter: it decodes the header's token,
+// steps a mechanism context (an spnego.Acceptor for Negotiate, an
+// ntlm.Acceptor for NTLM; kept on the connection while a handshake needs
+// more legs) and maps the result to an outcome (200, 401, 400, 503, 500).
+//
+// A Go program builds a Gate with New and wraps its own handler (see the
+// examples); NTLM works without further wiring, and setting the
+// http.Server's ConnContext and ConnState to the Gate's lets a connection's
+// state go as soon as it closes.
 package server

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/directory"
 	"github.com/gatehouse-auth/gatehouse/epa"
 	"github.com/gatehouse-auth/gatehouse/krb"
+	"github.com/gatehouse-auth/gatehouse/ntlm"
 )
 
 // Site is one virtual directory: a path prefix, the schemes it accepts, its
@@ -39,9 +40,9 @@ type Site struct {
 
 // Options are what the schemes share.
 type Options struct {
-	Store  *accounts.Store // local accounts (Basic, Digest, NTLM)
-	Realm  string          // Basic and Digest realm; default: the store's
-	Domain string          // domain reported for local accounts (NTLM: NetBIOS domain)
+	Store  Accounts // local accounts (Basic, Digest, NTLM); *accounts.Store or a directory
+	Realm  string   // Basic and Digest realm; default: the store's
+	Domain string   // domain reported for local accounts (NTLM: NetBIOS domain)
 	// Computer is the NetBIOS computer name NTLM announces; default Domain.
 	Computer string
 	// AllowNTLMv1 is refused: only NTLMv2 is implemented (kept so that a
@@ -52,7 +53,17 @@ type Options struct {
 	NoConnectionAuth bool
 	// NTLMVerify, when set, verifies NTLM responses elsewhere (winbind
 	// pass-through to a domain controller) instead of the account store.
-	NTLMVerify func(user, domain string, challenge [8]byte, nt, lm []byte) ([]byte, error)
+	NTLMVerify ntlm.Verifier
+	// MaxPendingHandshakes, MaxPendingPerClient and HandshakeTimeout
+	// bound half-finished NTLM (and multi-leg Negotiate) handshakes; zero:
+	// DefaultMaxPending, DefaultMaxPendingPerClient,
+	// DefaultHandshakeTimeout.
+	MaxPendingHandshakes int
+	MaxPendingPerClient  int
+	HandshakeTimeout     time.Duration
+	// NegotiateMechanisms are the mechanisms Negotiate takes inside
+	// SPNEGO: "kerberos", "ntlm" (nil: both, as available).
+	NegotiateMechanisms []string
 	// Secret keys Digest nonces and caches: at least 32 bytes, kept in the
 	// state directory so nonces survive a restart.
 	Secret []byte
@@ -133,9 +144,6 @@ type site struct {
 	needsGroups, needsNames bool
 }
 
-// schemeOrder is IIS's order of strength, the order challenges are sent in.
-var schemeOrder = []string{"negotiate", "ntlm", "digest", "basic", "certificate", "anonymous"}
-
 // ErrConfig is returned by New for sites it cannot build.
 var ErrConfig = errors.New("server: bad configuration")
 
@@ -145,7 +153,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 		o.Logger = slog.Default()
 	}
 	if len(o.Secret) < 32 {
-		return nil, fmt.Errorf("%w: secret must be at least 32 bytes", ErrConfig)
+		return nil, fmt.Errorf("%w: Options.Secret must be at least 32 bytes", ErrConfig)
 	}
 	realm := o.Realm
 	if realm == "" && o.Store != nil {
@@ -167,21 +175,53 @@ func New(o Options, sites []Site) (*Gate, error) {
 	for k, v := range o.AccountSources {
 		g.accountSources[k] = v
 	}
+	g.conns.max, g.conns.perClient, g.conns.ttl = o.MaxPendingHandshakes, o.MaxPendingPerClient, o.HandshakeTimeout
+	if g.conns.max == 0 {
+		g.conns.max = DefaultMaxPending
+	}
+	if g.conns.perClient == 0 {
+		g.conns.perClient = DefaultMaxPendingPerClient
+	}
+	if g.conns.ttl == 0 {
+		g.conns.ttl = DefaultHandshakeTimeout
+	}
+	if g.conns.max < 0 || g.conns.perClient < 0 || g.conns.ttl < 0 {
+		return nil, fmt.Errorf("%w: Options.MaxPendingHandshakes, MaxPendingPerClient and HandshakeTimeout must not be negative", ErrConfig)
+	}
 	grd, err := newGuard(o.Protection, o.TrustedProxies, o.FrontEndCertificates, o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	if o.AllowNTLMv1 {
-		return nil, fmt.Errorf("%w: ntlm.allow_ntlmv1: NTLMv1 is not supported (it is broken; use NTLMv2 clients)", ErrConfig)
+		return nil, fmt.Errorf("%w: Options.AllowNTLMv1 (ntlm.allow_ntlmv1): NTLMv1 is not supported (it is broken; use NTLMv2 clients)", ErrConfig)
 	}
-	var na *ntlmAcceptor
+	mechs := &mechanisms{krb: o.Kerberos, domain: o.Domain, guard: grd, gate: g}
 	if o.Store != nil || o.NTLMVerify != nil {
 		comp := o.Computer
 		if comp == "" {
 			comp = o.Domain
 		}
-		na = newNTLMAcceptor(o.Store, o.Domain, comp, g, grd, o.NTLMVerify)
+		mechs.ntlm = &ntlm.ServerConfig{NetBIOSComputer: comp, NetBIOSDomain: o.Domain, Verify: o.NTLMVerify}
+		if o.NTLMVerify == nil {
+			// the account store knows the NT hashes
+			mechs.accounts, mechs.ntlm.Lookup = o.Store, ntlmLookup(o.Store)
+		}
 	}
+	negKrb, negNTLM := true, true
+	if o.NegotiateMechanisms != nil {
+		negKrb, negNTLM = false, false
+		for _, m := range o.NegotiateMechanisms {
+			switch strings.ToLower(m) {
+			case "kerberos":
+				negKrb = true
+			case "ntlm":
+				negNTLM = true
+			default:
+				return nil, fmt.Errorf("%w: Options.NegotiateMechanisms: %q is not kerberos or ntlm", ErrConfig, m)
+			}
+		}
+	}
+	negKrb, negNTLM = negKrb && mechs.krb != nil, negNTLM && mechs.ntlm != nil
 	var dsrv *digest.Server
 	cache := newVerifiedCache(o.Secret)
 	hashing := newHashLimiter(0)
@@ -201,11 +241,11 @@ func New(o Options, sites []Site) (*Gate, error) {
 		st := &site{path: p, rules: s.Rules, handler: s.Handler, sessions: s.Sessions}
 		if s.Sessions && g.sessions == nil {
 			if len(o.SessionKeys) == 0 {
-				return nil, fmt.Errorf("%w: site %s: sessions need session keys", ErrConfig, s.Path)
+				return nil, fmt.Errorf("%w: site %s: sessions need Options.SessionKeys", ErrConfig, s.Path)
 			}
 			var err error
 			if g.sessions, err = newSessionSealer(o.SessionKeys, o.SessionLifetime); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w: Options.SessionKeys: %v", ErrConfig, err)
 			}
 		}
 		names := append([]string(nil), s.Schemes...)
@@ -216,32 +256,32 @@ func New(o Options, sites []Site) (*Gate, error) {
 				st.anonymous = true
 			case "basic":
 				if o.Store == nil && o.BasicKDC == nil {
-					return nil, fmt.Errorf("%w: site %s: basic needs an account store", ErrConfig, s.Path)
+					return nil, fmt.Errorf("%w: site %s: basic needs Options.Store or Options.BasicKDC", ErrConfig, s.Path)
 				}
 				st.schemes = append(st.schemes, &basicScheme{realm: realm, domain: o.Domain, overHTTP: s.BasicOverHTTP, store: o.Store, cache: cache, hashing: hashing, kdc: o.BasicKDC})
 			case "negotiate":
-				if o.Kerberos == nil && na == nil {
-					return nil, fmt.Errorf("%w: site %s: negotiate needs kerberos.keytab or an account store for NTLM", ErrConfig, s.Path)
+				if !negKrb && !negNTLM {
+					return nil, fmt.Errorf("%w: site %s: negotiate needs Options.Kerberos (kerberos.keytab) or, with ntlm among Options.NegotiateMechanisms, an account store for NTLM", ErrConfig, s.Path)
 				}
-				st.schemes = append(st.schemes, &negotiateScheme{krb: o.Kerberos, ntlm: na, guard: grd})
+				st.schemes = append(st.schemes, &negotiateScheme{m: mechs, useKrb: negKrb, useNTLM: negNTLM})
 				st.connAuth = !o.NoConnectionAuth
 			case "ntlm":
-				if na == nil {
-					return nil, fmt.Errorf("%w: site %s: ntlm needs an account store", ErrConfig, s.Path)
+				if mechs.ntlm == nil {
+					return nil, fmt.Errorf("%w: site %s: ntlm needs Options.Store or Options.NTLMVerify", ErrConfig, s.Path)
 				}
-				st.schemes = append(st.schemes, &ntlmScheme{a: na})
+				st.schemes = append(st.schemes, &ntlmScheme{m: mechs})
 				st.connAuth = !o.NoConnectionAuth
 			case "digest":
 				if o.Store == nil {
-					return nil, fmt.Errorf("%w: site %s: digest needs an account store", ErrConfig, s.Path)
+					return nil, fmt.Errorf("%w: site %s: digest needs Options.Store", ErrConfig, s.Path)
 				}
 				if o.Store.Realm() != realm {
-					return nil, fmt.Errorf("%w: site %s: digest realm %q differs from the account store's %q (HA1 values are bound to the realm)", ErrConfig, s.Path, realm, o.Store.Realm())
+					return nil, fmt.Errorf("%w: site %s: digest realm %q (Options.Realm) differs from the account store's %q (HA1 values are bound to the realm)", ErrConfig, s.Path, realm, o.Store.Realm())
 				}
 				if dsrv == nil {
 					var err error
 					if dsrv, err = digest.NewServer(realm, o.Secret); err != nil {
-						return nil, err
+						return nil, fmt.Errorf("%w: Options.Realm or Options.Secret: %v", ErrConfig, err)
 					}
 					dsrv.Offer, dsrv.Lifetime, dsrv.Counts = o.DigestAlgorithms, o.NonceLifetime, o.DigestNonceCounts
 				}
@@ -274,12 +314,12 @@ func New(o Options, sites []Site) (*Gate, error) {
 }
 
 func orderOf(name string) int {
-	for i, n := range schemeOrder {
+	for i, n := range authheader.Schemes {
 		if strings.EqualFold(n, name) {
 			return i
 		}
 	}
-	return len(schemeOrder)
+	return len(authheader.Schemes)
 }
 
 // match finds the site for a request path: the longest site path that is
@@ -394,11 +434,8 @@ func (g *Gate) authenticateCredentials(w http.ResponseWriter, r *http.Request, s
 	}
 	if len(vals) == 0 && st.connAuth {
 		// IIS: after an NTLM handshake the connection stays authenticated
-		if ci := connFrom(r); ci != nil {
-			ci.mu.Lock()
-			id := ci.id
-			ci.mu.Unlock()
-			if id != nil {
+		if ci := g.connOf(r, false); ci != nil {
+			if id := ci.authenticated(); id != nil {
 				return g.withGroups(w, r, st, id), false
 			}
 		}

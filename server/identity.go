@@ -62,7 +62,7 @@ type delegatedTGT struct {
 // Anonymous reports whether this is the anonymous identity.
 func (id *Identity) Anonymous() bool { return id.Scheme == "Anonymous" }
 
-// identityJSON is the whoami JSON of CONTRACT.md.
+// identityJSON is the whoami JSON of docs/CONFIG.md.
 type identityJSON struct {
 	User           string   `json:"user"`
 	Name           string   `json:"name"`

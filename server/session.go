@@ -155,8 +155,8 @@ type AccountSource interface {
 	Revalidate(ctx context.Context, name string) (groups []string, err error)
 }
 
-// storeSource is the account store as an AccountSource.
-type storeSource struct{ store *accounts.Store }
+// storeSource is the account store (or any Accounts) as an AccountSource.
+type storeSource struct{ store Accounts }
 
 func (s storeSource) Revalidate(_ context.Context, name string) ([]string, error) {
 	cr, err := s.store.Lookup(name)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse/client"
+	"github.com/gatehouse-auth/gatehouse/epa"
 )
 
 // ProxyOptions configure ProxyWith.
@@ -85,11 +85,7 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	}
 	spn := o.SPN
 	if spn == "" {
-		host := upstream.Hostname()
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			host = "localhost"
-		}
-		spn = "HTTP/" + host
+		spn = epa.HostSPN(upstream.Hostname())
 	}
 	log := o.Logger
 	if log == nil {

@@ -41,6 +41,10 @@ type Mechanism struct {
 	// Negotiate). A GSS-API framed token for the mechanism's OID (a raw
 	// krb5 token) is recognised without it.
 	Raw func(token []byte) bool
+	// Continues, when set, tells a raw token that continues a context
+	// (an NTLM AUTHENTICATE) from one that starts it: an Acceptor with no
+	// negotiation in progress refuses the former with ErrNoContext.
+	Continues func(token []byte) bool
 }
 
 func (m *Mechanism) names(o OID) bool {
@@ -145,7 +149,14 @@ func (a *Acceptor) step(in []byte) ([]byte, bool, error) {
 		return nil, false, malformed("NegTokenInit in the middle of a negotiation")
 	}
 	a.started = true
-	if m := a.rawMech(in); m != nil {
+	m, err := a.rawMech(in)
+	if err != nil {
+		return nil, false, err
+	}
+	if m != nil {
+		if m.Continues != nil && m.Continues(in) {
+			return nil, false, ErrNoContext
+		}
 		a.raw, a.chosen = true, m
 		ctx, err := m.New()
 		if err != nil {
@@ -184,21 +195,33 @@ func (a *Acceptor) step(in []byte) ([]byte, bool, error) {
 }
 
 // rawMech returns the mechanism of a token sent without SPNEGO, nil when
-// in is (or claims to be) SPNEGO. An initial token framed for a mechanism
-// we do not take is an error in the NegTokenInit parse that follows.
-func (a *Acceptor) rawMech(in []byte) *Mechanism {
+// in is (or claims to be) SPNEGO; a GSS-API initial token for a mechanism
+// we do not take is ErrNoMechanism.
+func (a *Acceptor) rawMech(in []byte) (*Mechanism, error) {
 	if oid, _, err := ThisMech(in); err == nil {
 		if oid == OIDSPNEGO {
-			return nil
+			return nil, nil
 		}
-		return a.find(oid)
+		if m := a.find(oid); m != nil {
+			return m, nil
+		}
+		return nil, fmt.Errorf("%w (initial token for %s)", ErrNoMechanism, oid)
 	}
 	for i := range a.mechs {
 		if a.mechs[i].Raw != nil && a.mechs[i].Raw(in) {
-			return &a.mechs[i]
+			return &a.mechs[i], nil
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// Continues reports whether in continues this negotiation (a NegTokenResp,
+// or the next raw token of a raw one) rather than starting a new one.
+func (a *Acceptor) Continues(in []byte) bool {
+	if a.raw {
+		return a.chosen.Continues == nil || a.chosen.Continues(in)
+	}
+	return len(in) > 0 && in[0] == byte(tagNegTokenResp)
 }
 
 func (a *Acceptor) find(o OID) *Mechanism {

@@ -68,7 +68,7 @@ func ntlmAcceptor() spnego.Mechanism {
 			}
 			return ntlm.NTHash("alicepw"), nil
 		}}
-	return spnego.Mechanism{OID: spnego.OIDNTLM, Raw: ntlm.IsMessage,
+	return spnego.Mechanism{OID: spnego.OIDNTLM, Raw: ntlm.IsMessage, Continues: ntlm.Continues,
 		New: func() (spnego.Context, error) { return ntlm.NewAcceptor(cfg), nil }}
 }
 

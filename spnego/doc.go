@@ -3,21 +3,25 @@
 // token framing of RFC 2743 §3.1, as carried base64-encoded in the HTTP
 // "Negotiate" scheme (RFC 4559).
 //
-// It is for: turning the bytes of an Authorization: Negotiate header into a
-// typed token (Parse), telling the mechanism the client offered (MechTypes,
-// e.g. OIDKerberos or OIDMSKerberos) and the optimistic mechanism token
-// (MechToken, an AP-REQ for Kerberos), keeping the exact DER of the
-// mechanism list (RawMechTypes) that a mechListMIC is computed over, and
-// building the acceptor's answers (AcceptCompleted, AcceptIncomplete,
-// RequestMIC, Reject) for a WWW-Authenticate header.
+// It is for: the negotiation itself, as a GSS-style context on either
+// side. An Acceptor takes a list of mechanisms (Mechanism: OIDs and a
+// factory for the mechanism's Context, e.g. krb.AcceptorContext or
+// ntlm.Acceptor), picks one (the initiator's optimistic token when it is
+// for a mechanism it takes, else a counter-proposal, Kerberos first),
+// drives that mechanism's context through NegTokenResp legs, and checks
+// and answers the mechListMIC (RFC 4178 §5) with the mechanism's keys; an
+// Initiator does the same from the other side. The codec underneath: the
+// bytes of an Authorization: Negotiate header as a typed token (Parse),
+// the exact DER of the mechanism list (RawMechTypes) the mechListMIC
+// covers, and the acceptor's answers (AcceptCompleted, AcceptIncomplete,
+// RequestMIC, Reject).
 //
-// It is not for: running a mechanism (Kerberos lives in package krb, NTLM
-// elsewhere), computing or checking the mechListMIC itself (that needs the
-// mechanism's keys), HTTP (no net/http here: the caller does base64 and
-// headers), or negotiating with a server as a client beyond encoding the
-// tokens. The parser is strict DER (golang.org/x/crypto/cryptobyte, no
-// reflection): trailing bytes, repeated or out-of-order fields, indefinite
-// lengths and oversized inputs are rejected, and no input makes it panic.
+// It is not for: a mechanism's own tokens and keys (packages krb and ntlm;
+// this package never looks inside them), HTTP (no net/http here: the
+// caller does base64 and headers), or NEGOEX. The parser is strict DER
+// (golang.org/x/crypto/cryptobyte, no reflection): trailing bytes,
+// repeated or out-of-order fields, indefinite lengths and oversized inputs
+// are rejected, and no input makes it panic.
 //
 // The ASN.1 module this package implements (RFC 4178 §4.2, with the
 // ContextFlags of RFC 4178 §4.2.1 and the framing of RFC 2743 §3.1):

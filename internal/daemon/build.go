@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/epa"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/krb"
+	"github.com/gatehouse-auth/gatehouse/ntlm"
 	"github.com/gatehouse-auth/gatehouse/server"
 )
 
@@ -155,7 +156,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var ntlmVerify func(string, string, [8]byte, []byte, []byte) ([]byte, error)
+	var ntlmVerify ntlm.Verifier
 	if cfg.NTLM.Verifier == "winbind" {
 		wb, err := sh.get(g, "winbind\x00"+cfg.NTLM.NTLMAuth, func() (any, func(), error) {
 			wb, err := newWinbind(cfg.NTLM.NTLMAuth)
@@ -353,7 +354,9 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 		Protection: prot, TrustedProxies: proxies, FrontEndCertificates: feCerts, AllowNTLMv1: cfg.NTLM.AllowNTLMv1, Computer: localDomain(), NTLMVerify: ntlmVerify, NoConnectionAuth: cfg.NTLM.ConnectionAuth != nil && !*cfg.NTLM.ConnectionAuth, Store: g.store, Realm: cfg.Realm, Domain: g.domain, Secret: secret, Logger: log, Registry: reg,
 		DigestAlgorithms: algs, NonceLifetime: cfg.Digest.NonceLifetime,
 		DigestNonceCounts: sharedNonceCounts(redis),
-		SessionKeys:       sessionKeys, SessionLifetime: cfg.SessionLifetime, SessionRevalidate: cfg.SessionRevalidate, Kerberos: acceptor, Authorization: top,
+		SessionKeys:       sessionKeys, SessionLifetime: cfg.SessionLifetime, SessionRevalidate: cfg.SessionRevalidate, Kerberos: acceptor,
+		MaxPendingHandshakes: cfg.NTLM.MaxPending, MaxPendingPerClient: cfg.NTLM.MaxPendingPerClient, HandshakeTimeout: cfg.NTLM.HandshakeTimeout,
+		NegotiateMechanisms: cfg.Negotiate.Mechanisms, Authorization: top,
 		Directory: dir, BasicKDC: basicKDC}, sites)
 	if err != nil {
 		return nil, err
