@@ -11,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/krb"
 	"github.com/gatehouse-auth/gatehouse/ntlm"
+	"github.com/gatehouse-auth/gatehouse/spnego"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // TestHalfFinishedHandshakesBounded opens many connections that send an
@@ -216,5 +220,34 @@ func TestNTLMWithoutConnContext(t *testing.T) {
 	c2, br2 := dial()
 	if r := send(c2, br2, nil); r.StatusCode != 401 {
 		t.Errorf("another connection inherited the login: %d", r.StatusCode)
+	}
+}
+
+// TestNegotiateWithoutNTLM: with Negotiate taking Kerberos only, NTLM under
+// Negotiate is refused with a 401, bare or inside SPNEGO.
+func TestNegotiateWithoutNTLM(t *testing.T) {
+	kt := keytab.New()
+	if err := kt.AddEntry("HTTP/localhost", "EXAMPLE.TEST", "svcpw", time.Now(), 2, etypeID.AES256_CTS_HMAC_SHA1_96); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := krb.NewAcceptor(krb.Config{Keytab: kt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := []Site{{Path: "/", Schemes: []string{"negotiate"}, Handler: WhoAmI()}}
+	g, err := New(Options{Store: testStore(t), Kerberos: acc, Domain: "HOST", Secret: make([]byte, 32), NegotiateMechanisms: []string{"kerberos"}}, sites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	neg, _, _ := ntlm.NewInitiator(ntlm.ClientConfig{User: "alice", Password: "alicepw"}).Step(nil)
+	wrapped, _ := (&spnego.NegTokenInit{MechTypes: []spnego.OID{spnego.OIDNTLM}, MechToken: neg}).Marshal()
+	for _, tok := range [][]byte{neg, wrapped} {
+		hdr := map[string]string{"Authorization": "Negotiate " + base64.StdEncoding.EncodeToString(tok)}
+		if w := do(t, g.Wrap(nil), "GET", "/", hdr, false); w.Code != 401 || w.Header().Get("WWW-Authenticate") != "Negotiate" {
+			t.Errorf("NTLM under Kerberos-only Negotiate: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	if _, err := New(Options{Store: testStore(t), Domain: "HOST", Secret: make([]byte, 32), NegotiateMechanisms: []string{}}, sites); err == nil {
+		t.Error("negotiate with no mechanism accepted")
 	}
 }

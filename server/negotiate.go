@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-auth/gatehouse/authheader"
+	"github.com/gatehouse-auth/gatehouse/ntlm"
 	"github.com/gatehouse-auth/gatehouse/spnego"
 )
 
@@ -52,6 +53,11 @@ func (n *negotiateScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c
 	}
 	out, done, err := ac.Step(tok)
 	if err != nil {
+		if !n.useNTLM || r.ProtoMajor >= 2 {
+			if ntlm.IsMessage(tok) {
+				return fail("a bare NTLM token under Negotiate, which does not take NTLM here", "")
+			}
+		}
 		return mechErr(err, "")
 	}
 	if done {
