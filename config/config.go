@@ -536,7 +536,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("session_lifetime: %v is outside 1m..720h", c.SessionLifetime)
 	}
 	if c.Limits.RequestBodyTimeout < 0 || c.Limits.RequestBodyMinRate < 0 {
-		return errors.New("limits: request_body_timeout and request_body_min_rate must be positive")
+		return errors.New("limits: request_body_timeout and request_body_min_rate cannot be negative (0: the default)")
 	}
 	for i, name := range c.TLSCipherSuites {
 		if _, err := CipherSuiteID(name); err != nil {

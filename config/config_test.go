@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefault(t *testing.T) {
@@ -99,6 +100,8 @@ func TestInvalid(t *testing.T) {
 		"half tls":       "listen: [{addr: 127.0.0.1:1, tls: {cert: a}}]\nsites: [{path: /, auth: [anonymous]}]\n",
 		"cipher suite":   base + "tls_cipher_suites: [AES128-SHA]\n",
 		"revalidate":     base + "session_revalidate: 10ms\n",
+		"body timeout":   base + "limits: {request_body_timeout: -1s}\n",
+		"body rate":      base + "limits: {request_body_min_rate: -5}\n",
 		"not yaml":       "{{{",
 		"wrong type":     "listen: 5\n",
 	}
@@ -156,5 +159,17 @@ basic:
 	_, err = Parse([]byte("listen: [{addr: 127.0.0.1:0}]\nsites: [{path: /, auth: [basic]}]\ndirectory: {url: ldaps://dc, bind: kerberos}\n"), "/", "test")
 	if err == nil || !strings.Contains(err.Error(), "service_account") {
 		t.Error(err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	base := "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\n"
+	c, err := Parse([]byte(base), "/", "test")
+	if err != nil || c.Limits.RequestBodyTimeout != 20*time.Second || c.Limits.RequestBodyMinRate != 500 {
+		t.Fatalf("defaults: %+v %v", c.Limits, err)
+	}
+	c, err = Parse([]byte(base+"limits: {request_body_timeout: 5s, request_body_min_rate: 2000}\n"), "/", "test")
+	if err != nil || c.Limits.RequestBodyTimeout != 5*time.Second || c.Limits.RequestBodyMinRate != 2000 {
+		t.Fatalf("set: %+v %v", c.Limits, err)
 	}
 }
