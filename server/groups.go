@@ -49,12 +49,14 @@ func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *
 		m, err = g.dir.UserGroups(id.dirAccount)
 	}
 	if errors.Is(err, directory.ErrNoUser) {
+		g.metrics.directory[dirNotFound].Inc()
 		// an answer, not a failure: the user has no groups there (another
 		// realm's Kerberos user, an account the directory does not hold)
 		g.log.Debug("not in the directory", "directory", g.dir.URL(), "user", id.User, "reason", err)
 		return id
 	}
 	if err != nil {
+		g.metrics.directory[dirUnavailable].Inc()
 		g.log.Error("directory lookup failed", "directory", g.dir.URL(), "user", id.User, "error", err, "path", r.URL.Path)
 		if !st.needsGroups || id.pacSIDs && !st.needsNames {
 			// nothing to decide, or only SIDs, which the PAC has
@@ -64,6 +66,7 @@ func (g *Gate) withGroups(w http.ResponseWriter, r *http.Request, st *site, id *
 		http.Error(w, "503 Service Unavailable: the directory that holds the groups cannot be reached", http.StatusServiceUnavailable)
 		return nil
 	}
+	g.metrics.directory[dirOK].Inc()
 	cp := *id
 	cp.Groups = slices.Concat(id.Groups, m.Names)
 	if !id.pacSIDs {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/gatehouse-auth/gatehouse/authz"
 	"github.com/gatehouse-auth/gatehouse/directory"
 )
@@ -133,7 +135,7 @@ func BenchmarkDirectoryGroups(b *testing.B) {
 func BenchmarkWithGroups(b *testing.B) {
 	d := offlineDirectory(b)
 	d.Remember("carol", &directory.Membership{SIDs: []string{"S-1-5-21-1-2-3-1103", "S-1-5-21-1-2-3-1105"}, Names: []string{`SAMBA\Finance`, `SAMBA\Staff`}})
-	g := &Gate{dir: d, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	g := &Gate{dir: d, log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: newMetrics(nil)}
 	st := &site{needsGroups: true}
 	r := httptest.NewRequest("GET", "/", nil)
 	id := &Identity{User: `SAMBA\carol`, Name: "carol", Domain: "SAMBA", Scheme: "NTLM", Mechanism: "ntlm", dirAccount: "carol"}
@@ -166,5 +168,10 @@ func TestDirectoryDownKerberosSIDs(t *testing.T) {
 	w = httptest.NewRecorder()
 	if got := g.withGroups(w, httptest.NewRequest("GET", "/finance", nil), g.match("/finance"), id); got != nil || w.Code != 503 {
 		t.Errorf("/finance: %v %d", got, w.Code)
+	}
+	var m dto.Metric
+	g.metrics.directory[dirUnavailable].Write(&m)
+	if n := m.GetCounter().GetValue(); n != 2 {
+		t.Errorf("gatehouse_directory_lookups_total{outcome=\"unavailable\"} %v", n)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 type metrics struct {
 	attempts *prometheus.CounterVec
+	// directory lookups by outcome: ok, not_found, unavailable
+	directory [3]prometheus.Counter
 	// counters caches the children of attempts: WithLabelValues hashes
 	// its labels on every call, and this runs on every request.
 	counters sync.Map // [2]string -> prometheus.Counter
@@ -25,11 +27,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Authentication attempts by scheme and outcome (success, failure, continue, stale, bad_request, error, unsupported).",
 		}, []string{"scheme", "outcome"}),
 	}
+	dir := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_directory_lookups_total",
+		Help: "Group lookups in the directory (directory:) by outcome: ok (cached or searched), not_found (no such user there), unavailable (no answer: group rules refused).",
+	}, []string{"outcome"})
+	for i, o := range []string{"ok", "not_found", "unavailable"} {
+		m.directory[i] = dir.WithLabelValues(o)
+	}
 	if reg != nil {
-		reg.MustRegister(m.attempts)
+		reg.MustRegister(m.attempts, dir)
 	}
 	return m
 }
+
+// Indexes of metrics.directory.
+const (
+	dirOK = iota
+	dirNotFound
+	dirUnavailable
+)
 
 func (m *metrics) attempt(scheme, outcome string) {
 	known := "other"
