@@ -90,11 +90,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	if *cfgPath == "" {
 		log.Info("running the embedded default configuration (gatehouse serve --config FILE to change it)")
 	}
-	// SIGHUP is caught before the listeners open: its default action
-	// would end the process.
+	// Signals are caught before the listeners open: a SIGHUP or SIGTERM
+	// that comes as soon as the server is reachable must not meet the
+	// default action (the end of the process).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	run, err := daemon.Start(cfg, log, daemon.Options{Notify: daemon.SdNotify})
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
@@ -102,18 +105,16 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
-			return 1
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
+			run.Shutdown()
 			return 1
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		for {
 			select {
