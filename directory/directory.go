@@ -102,7 +102,6 @@ type serverInfo struct {
 	ad        bool   // Active Directory (or Samba AD): tokenGroups, objectSid
 	netbios   string // NetBIOS domain name (AD), "" elsewhere
 	dnsDomain string // the base DN's DC= components joined by dots
-	domainSID string // the domain's SID (AD)
 }
 
 // New checks cfg and returns a Directory that connects on first use.
@@ -248,12 +247,15 @@ func (d *Directory) bindName() string {
 const adCapability = "1.2.840.113556.1.4.800"
 
 // readServerInfo reads the RootDSE (RFC 4512 §5.1; MS-ADTS §3.1.1.3.2)
-// and, on AD, the domain's SID and NetBIOS name.
+// and, on AD, the domain's NetBIOS name.
 func (d *Directory) readServerInfo(c *ldap.Conn) (*serverInfo, error) {
 	res, err := c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, int(opTimeout/time.Second), false,
 		"(objectClass=*)", []string{"defaultNamingContext", "namingContexts", "configurationNamingContext", "supportedCapabilities"}, nil))
-	if err != nil || len(res.Entries) != 1 {
-		return nil, fmt.Errorf("reading the RootDSE: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("reading the RootDSE: %w", err)
+	}
+	if len(res.Entries) != 1 {
+		return nil, fmt.Errorf("reading the RootDSE: %d entries", len(res.Entries))
 	}
 	root := res.Entries[0]
 	info := &serverInfo{baseDN: d.cfg.BaseDN}
@@ -284,13 +286,6 @@ func (d *Directory) readServerInfo(c *ldap.Conn) (*serverInfo, error) {
 	}
 	if !info.ad {
 		return info, nil
-	}
-	res, err = c.Search(ldap.NewSearchRequest(info.baseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, int(opTimeout/time.Second), false,
-		"(objectClass=*)", []string{"objectSid"}, nil))
-	if err == nil && len(res.Entries) == 1 {
-		if s, err := DecodeSID(res.Entries[0].GetRawAttributeValue("objectSid")); err == nil {
-			info.domainSID = s.String()
-		}
 	}
 	// The NetBIOS name is on the domain's crossRef in the Partitions
 	// container (MS-ADTS §6.1.1.2.1.1.1).

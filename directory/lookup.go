@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,7 @@ func (d *Directory) ResolveSIDs(sids []string) (*Membership, error) {
 	if m, ok := d.sidSets.get(setKey, now); ok {
 		return m, nil
 	}
-	m := &Membership{SIDs: sids}
+	m := &Membership{SIDs: slices.Clone(sids)} // kept in the cache: not the caller's slice
 	var missing []string
 	for _, s := range sids {
 		if n, ok := d.sidNames.get(s, now); ok {
