@@ -62,7 +62,7 @@ type Running struct {
 	shared shared // account store, winbind helper
 	// redis is the state of cluster.redis, kept across generations (a
 	// changed URL takes a restart); nil without it.
-	redis *cluster.Store
+	redis  *cluster.Store
 	notify func(state string)
 
 	mu        sync.Mutex // serializes Reload and Shutdown
