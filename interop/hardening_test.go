@@ -149,16 +149,19 @@ sites:
 	if counts[401]+counts[503] != floodSize {
 		t.Errorf("flood answers: %v (want only 401 and 503)", counts)
 	}
-	// memory goes back once the burst is over (polled, not timed)
+	// memory goes back once the burst is over (polled, not timed). The
+	// margin is a few Argon2id buffers (19 MiB each): what matters is that
+	// the flood's hundreds of MiB are not kept, not the last few.
+	const givenBackKB = 64 << 10
 	after := vmKB(t, pid, "VmRSS")
-	for deadline := time.Now().Add(10 * time.Second); after > before+(16<<10) && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); after > before+givenBackKB && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		after = vmKB(t, pid, "VmRSS")
 	}
 	t.Logf("RSS before %d MiB, peak %d MiB, after %d MiB; answers %v", before>>10, peak>>10, after>>10, counts)
 	if peak > peakLimitKB {
 		t.Errorf("peak RSS %d MiB during the flood, want < %d MiB", peak>>10, peakLimitKB>>10)
 	}
-	if after > before+(16<<10) {
+	if after > before+givenBackKB {
 		t.Errorf("RSS %d MiB after the flood, was %d MiB before: memory not given back", after>>10, before>>10)
 	}
 	if c := get("alice", "alicepw"); c != 200 {
