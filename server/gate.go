@@ -263,7 +263,7 @@ func New(o Options, sites []Site) (*Gate, error) {
 				if !negKrb && !negNTLM {
 					return nil, fmt.Errorf("%w: site %s: negotiate needs Options.Kerberos (kerberos.keytab) or, with ntlm among Options.NegotiateMechanisms, an account store for NTLM", ErrConfig, s.Path)
 				}
-				st.schemes = append(st.schemes, &negotiateScheme{m: mechs, useKrb: negKrb, useNTLM: negNTLM})
+				st.schemes = append(st.schemes, newNegotiateScheme(mechs, negKrb, negNTLM))
 				st.connAuth = !o.NoConnectionAuth
 			case "ntlm":
 				if mechs.ntlm == nil {

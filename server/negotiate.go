@@ -16,24 +16,34 @@ import (
 // counter-proposal) keeps its Acceptor on the connection.
 type negotiateScheme struct {
 	m       *mechanisms
-	useKrb  bool
 	useNTLM bool
+	// all are the mechanisms taken, Kerberos first; h2 those taken over
+	// HTTP/2 (no NTLM). Built once: an Acceptor only reads them.
+	all, h2 []spnego.Mechanism
+}
+
+func newNegotiateScheme(m *mechanisms, useKrb, useNTLM bool) *negotiateScheme {
+	n := &negotiateScheme{m: m, useNTLM: useNTLM}
+	if useKrb {
+		n.all = append(n.all, m.kerberos())
+	}
+	n.h2 = n.all
+	if useNTLM {
+		n.all = append(n.all[:len(n.all):len(n.all)], m.ntlmMech())
+	}
+	return n
 }
 
 func (n *negotiateScheme) Name() string                            { return "Negotiate" }
 func (n *negotiateScheme) Accepts(*http.Request) bool              { return true }
 func (n *negotiateScheme) Challenges(*http.Request, bool) []string { return []string{"Negotiate"} }
 
-// mechs are the mechanisms taken on r, Kerberos first.
+// mechs are the mechanisms taken on r.
 func (n *negotiateScheme) mechs(r *http.Request) []spnego.Mechanism {
-	ms := make([]spnego.Mechanism, 0, 2)
-	if n.useKrb {
-		ms = append(ms, n.m.kerberos())
+	if r.ProtoMajor >= 2 {
+		return n.h2
 	}
-	if n.useNTLM && r.ProtoMajor < 2 {
-		ms = append(ms, n.m.ntlmMech())
-	}
-	return ms
+	return n.all
 }
 
 func (n *negotiateScheme) Authenticate(_ http.ResponseWriter, r *http.Request, c *authheader.Credentials) outcome {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -179,19 +178,4 @@ func (g *guard) fromProxy(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// leaf returns the parsed leaf certificate of a pair.
-func leaf(c tls.Certificate) *x509.Certificate {
-	if c.Leaf != nil {
-		return c.Leaf
-	}
-	if len(c.Certificate) == 0 {
-		return nil
-	}
-	l, err := x509.ParseCertificate(c.Certificate[0])
-	if err != nil {
-		return nil
-	}
-	return l
 }
