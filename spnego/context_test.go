@@ -312,3 +312,84 @@ func TestAcceptorRefusals(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// twoLeg is a stand-in mechanism for the fuzzer: it completes on its
+// second token, and its MIC is the message itself.
+type twoLeg struct{ n int }
+
+func (c *twoLeg) Step(in []byte) ([]byte, bool, error) {
+	c.n++
+	if len(in) == 0 {
+		return nil, false, errors.New("twoLeg: empty token")
+	}
+	return []byte{byte(c.n)}, c.n >= 2, nil
+}
+func (c *twoLeg) GetMIC(msg []byte) ([]byte, error) { return msg, nil }
+func (c *twoLeg) VerifyMIC(msg, mic []byte) error {
+	if string(msg) != string(mic) {
+		return errors.New("twoLeg: bad MIC")
+	}
+	return nil
+}
+
+// FuzzAcceptor drives an Acceptor through two attacker-chosen tokens: it
+// must never panic, and must never report done without a completed
+// mechanism context.
+func FuzzAcceptor(f *testing.F) {
+	other, _ := spnego.ParseOID("1.3.6.1.4.1.311.2.2.30")
+	init1, _ := (&spnego.NegTokenInit{MechTypes: []spnego.OID{spnego.OIDNTLM}, MechToken: []byte{1}}).Marshal()
+	init2, _ := (&spnego.NegTokenInit{MechTypes: []spnego.OID{other, spnego.OIDNTLM}}).Marshal()
+	resp, _ := (&spnego.NegTokenResp{ResponseToken: []byte{2}, MechListMIC: []byte{0x30}}).Marshal()
+	f.Add(init1, resp)
+	f.Add(init2, resp)
+	f.Add([]byte("NTLMSSP\x00\x01\x00\x00\x00xxxx"), []byte("NTLMSSP\x00\x03\x00\x00\x00xxxx"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var ctx *twoLeg
+		ac := spnego.NewAcceptor(spnego.Mechanism{OID: spnego.OIDNTLM, Raw: func(tok []byte) bool { return len(tok) > 7 && string(tok[:7]) == "NTLMSSP" },
+			New: func() (spnego.Context, error) { ctx = &twoLeg{}; return ctx, nil }})
+		for _, tok := range [][]byte{a, b} {
+			_, done, err := ac.Step(tok)
+			if err != nil {
+				return
+			}
+			if done && (ctx == nil || ctx.n < 2) {
+				t.Fatalf("done without a completed mechanism (%v)", ctx)
+			}
+		}
+	})
+}
+
+// initLeg is twoLeg for an initiator: its first step takes no token.
+type initLeg struct{ twoLeg }
+
+func (c *initLeg) Step(in []byte) ([]byte, bool, error) {
+	c.n++
+	return []byte{byte(c.n)}, c.n >= 2, nil
+}
+
+// FuzzInitiator feeds an Initiator the acceptor's replies as an attacker
+// (a server the client was lured to) chooses them: never a panic, never
+// done before the mechanism is.
+func FuzzInitiator(f *testing.F) {
+	r1, _ := spnego.AcceptIncomplete(spnego.OIDNTLM, []byte{1}).Marshal()
+	r2, _ := spnego.AcceptCompleted("", nil, []byte{0x30}).Marshal()
+	f.Add(r1, r2)
+	f.Add(r2, r1)
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var ctx *initLeg
+		in := spnego.NewInitiator(spnego.Mechanism{OID: spnego.OIDNTLM,
+			New: func() (spnego.Context, error) { ctx = &initLeg{}; return ctx, nil }})
+		if _, _, err := in.Step(nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range [][]byte{a, b} {
+			_, done, err := in.Step(tok)
+			if err != nil {
+				return
+			}
+			if done && ctx.n < 2 {
+				t.Fatalf("done without a completed mechanism (%d steps)", ctx.n)
+			}
+		}
+	})
+}
