@@ -62,6 +62,9 @@ const maxNonceCount = 1 << 16
 // maxFlushDelay: see Open.
 const maxFlushDelay = 20 * time.Microsecond
 
+// reseedTries bounds the attempts to put secrets back after a reconnection.
+const reseedTries = 8
+
 // retryEvery is how often a Store that lost Redis tries it again, so it
 // becomes ready without waiting for traffic.
 const retryEvery = time.Second
@@ -312,9 +315,20 @@ func (s *Store) reseed() {
 		for i, k := range keys {
 			args[i] = string(k)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		err := reseedScript.Exec(ctx, *c, []string{s.prefix + "secret:" + name}, args).Error()
-		cancel()
+		// The first commands after a reconnection can still meet the old
+		// connection's end (EOF): try a few times before saying so.
+		var err error
+		for try := 0; try < reseedTries; try++ {
+			if try > 0 {
+				time.Sleep(retryEvery / 4)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+			err = reseedScript.Exec(ctx, *c, []string{s.prefix + "secret:" + name}, args).Error()
+			cancel()
+			if err == nil {
+				break
+			}
+		}
 		if err != nil {
 			s.log.Warn("could not put the shared secrets back into redis", "redis", s.where, "secret", name, "error", err)
 		}
