@@ -84,6 +84,7 @@ func TestProxyFixedIdentityCredentials(t *testing.T) {
 
 	front := func(t *testing.T, upstream, user, pw string, mode os.FileMode) (*instance, string) {
 		dir := t.TempDir()
+		addAccount(t, dir, "dora", "dora-pw")
 		cred := filepath.Join(dir, "app.cred")
 		os.WriteFile(cred, []byte(user+"\n"+pw+"\n"), mode)
 		os.Chmod(cred, mode)
@@ -93,7 +94,8 @@ accounts: ./gatehouse.db
 listen: [{addr: 127.0.0.1:0}]
 sites:
   - {path: /, auth: [anonymous], handler: proxy, upstream: %q, upstream_auth: credentials, upstream_credentials: ./app.cred}
-`, upstream)
+  - {path: /as-dora, auth: [basic], basic_over_http: true, handler: proxy, upstream: %q, upstream_auth: credentials, upstream_credentials: ./app.cred}
+`, upstream, upstream)
 		if mode&0o077 != 0 {
 			os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(cfg), 0o600)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -120,6 +122,16 @@ sites:
 			if err != nil || !strings.Contains(strings.ToLower(out), "alice") {
 				t.Fatalf("request %d: %v %q\n%s", i, err, out, f.log)
 			}
+		}
+		// dora logs in at the front; the upstream authenticates alice (the
+		// fixed identity) and is told, in X-Remote-User, on whose behalf.
+		out, err := run(t, nil, curl, "-sf", "-u", "dora:dora-pw", f.HTTP+"/as-dora/")
+		var got struct {
+			User       string `json:"user"`
+			RemoteUser string `json:"remote_user"`
+		}
+		if err != nil || json.Unmarshal([]byte(out), &got) != nil || !strings.Contains(strings.ToLower(got.User), "alice") || !strings.HasPrefix(got.RemoteUser, "dora") {
+			t.Fatalf("the user's identity beside the fixed one: %v %q\n%s", err, out, f.log)
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {

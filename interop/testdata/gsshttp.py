@@ -94,7 +94,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def info(self):
         d = {"user": str(self.ctx.initiator_name), "mech": str(self.ctx.mech),
-             "delegated": self.ctx.delegated_creds is not None}
+             "delegated": self.ctx.delegated_creds is not None,
+             "remote_user": self.headers.get("X-Remote-User")}
         if self.ctx.delegated_creds is not None:
             try:
                 target = gssapi.Name("HTTP/elsewhere@EXAMPLE.TEST", gssapi.NameType.kerberos_principal)
