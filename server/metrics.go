@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"strings"
 	"sync"
 
@@ -31,13 +32,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "gatehouse_directory_lookups_total",
 		Help: "Group lookups in the directory (directory:) by outcome: ok (cached or searched), not_found (no such user there), unavailable (no answer: group rules refused).",
 	}, []string{"outcome"})
+	if reg != nil {
+		m.attempts = adopt(reg, m.attempts)
+		dir = adopt(reg, dir)
+	}
 	for i, o := range []string{"ok", "not_found", "unavailable"} {
 		m.directory[i] = dir.WithLabelValues(o)
 	}
-	if reg != nil {
-		reg.MustRegister(m.attempts, dir)
-	}
 	return m
+}
+
+// adopt registers c, or returns the collector of the same kind already
+// registered under its name: a daemon's reload builds a new Gate on the
+// same registry, and the counts go on. Anything else it cannot register
+// panics, as MustRegister does.
+func adopt[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing
+		}
+	}
+	panic(err)
 }
 
 // Indexes of metrics.directory.

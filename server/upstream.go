@@ -61,7 +61,7 @@ func NewUpstreamMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
 		Help: "Authentication of proxied requests to upstreams by mode (negotiate, constrained, transition, service, credentials), outcome (ok, refused) and upstream (host:port).",
 	}, []string{"mode", "outcome", "upstream"})
 	if reg != nil {
-		reg.MustRegister(c)
+		c = adopt(reg, c)
 	}
 	return c
 }

@@ -154,8 +154,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	if g.domain == "" {
 		g.domain = localDomain()
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := sh.registry()
 	var ntlmVerify ntlm.Verifier
 	if cfg.NTLM.Verifier == "winbind" {
 		wb, err := sh.get(g, "winbind\x00"+cfg.NTLM.NTLMAuth, func() (any, func(), error) {
@@ -207,7 +206,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 		}
 	}
 	if redis != nil {
-		reg.MustRegister(redis.Collectors()...)
+		registerOnce(reg, redis.Collectors()...)
 	}
 	ops := opsHandler(reg, &g.ready, redis)
 	var sessionKeys [][]byte
@@ -562,9 +561,51 @@ func newServiceAccount(cfg *config.Config, kt *keytab.Keytab, krb5Conf string) (
 // and closed when the last generation using it closes. An NTLM handshake
 // begun under one configuration and finished under the next still finds
 // its account store and winbind helper open.
+//
+// It also holds the one metrics registry of the process, so that counts
+// go on across reloads: a generation's collectors are adopted when one of
+// the same name is registered (server's counters), registered once
+// (cluster), or replaced (gauges reading a generation's state); a plain
+// MustRegister of a new collector would panic on the first reload.
 type shared struct {
-	mu sync.Mutex
-	m  map[string]*sharedEntry
+	mu  sync.Mutex
+	m   map[string]*sharedEntry
+	reg *prometheus.Registry
+}
+
+// registry is the process's registry (made with the Go and process
+// collectors on first use); a nil shared (serve --check) gets a fresh one.
+func (s *shared) registry() *prometheus.Registry {
+	if s == nil {
+		return prometheus.NewRegistry()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return s.reg
+}
+
+// registerOnce registers collectors that outlive generations (the same
+// values each time), ignoring those already registered.
+func registerOnce(reg prometheus.Registerer, cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) || are.ExistingCollector != c {
+				panic(err)
+			}
+		}
+	}
+}
+
+// replace registers c in place of the collector of the same name, if any
+// (a gauge function reading the newest generation's state).
+func replace(reg prometheus.Registerer, c prometheus.Collector) {
+	reg.Unregister(c)
+	reg.MustRegister(c)
 }
 
 type sharedEntry struct {

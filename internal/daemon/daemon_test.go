@@ -116,3 +116,50 @@ sites: [{path: /, auth: [anonymous], handler: static, root: ./www}]
 		t.Errorf("the TLS problem does not name the file: %q", p[0])
 	}
 }
+
+// TestMetricsSurviveReload: the Gate's counters go on across a reload
+// (one registry for the process; a new Gate adopts the counters).
+func TestMetricsSurviveReload(t *testing.T) {
+	dir := t.TempDir()
+	const cfg = "state_dir: ./state\naccounts: ./a.db\nlisten: [{addr: 127.0.0.1:0}]\nsites:\n  - {path: /, auth: [basic], basic_over_http: true}\n"
+	r, err := Start(testConfig(t, dir, cfg), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown()
+	url := "http://" + r.listeners[0].ln.Addr().String() + "/"
+	fail := func() {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.SetBasicAuth("nobody", "x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	count := func() float64 {
+		mfs, err := r.shared.registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "gatehouse_auth_attempts_total" {
+				for _, m := range mf.GetMetric() {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	fail()
+	if err := r.Reload(testConfig(t, dir, cfg+"  - {path: /new, auth: [anonymous]}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(testConfig(t, dir, cfg)); err != nil {
+		t.Fatal(err)
+	}
+	fail()
+	if got := count(); got != 2 {
+		t.Errorf("gatehouse_auth_attempts_total after two reloads: %v, want 2", got)
+	}
+}

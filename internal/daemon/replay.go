@@ -22,11 +22,11 @@ const replayLogEvery = time.Minute
 // minute, while the full cache is forgetting authenticators.
 func watchReplayCache(a *krb.Acceptor, c *krb.MemoryReplayCache, log *slog.Logger, reg prometheus.Registerer) {
 	if reg != nil {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		replace(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatehouse_kerberos_replay_window_seconds",
 			Help: "How far back a Kerberos authenticator's time may be and still be accepted: kerberos.clock_skew, less while the replay cache (kerberos.replay_cache_entries) is full.",
 		}, func() float64 { return a.ReplayWindow().Seconds() }))
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		replace(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatehouse_kerberos_replay_cache_entries",
 			Help: "Authenticators held in the Kerberos replay cache.",
 		}, func() float64 { return float64(c.Len()) }))
