@@ -93,11 +93,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// Signals are caught before the listeners open: a SIGHUP or SIGTERM
 	// that comes as soon as the server is reachable must not meet the
 	// default action (the end of the process).
+	// They stay caught until the process exits: a second SIGTERM while
+	// it drains is the same request, not a reason to die by the default
+	// action.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	run, err := daemon.Start(cfg, log, daemon.Options{Notify: daemon.SdNotify})
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
