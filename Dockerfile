@@ -17,11 +17,15 @@ COPY . .
 ARG VERSION=dev
 ARG COMMIT=
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/gatehouse ./cmd/gatehouse \
- && mkdir -p /out/state && /out/gatehouse version
+ && mkdir -p /out/state && /out/gatehouse version \
+ && /out/gatehouse help --man-dir /out/man/man1
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
 COPY --from=build --chown=65532:65532 /out/state /var/lib/gatehouse
+# man pages (gatehouse help --man-dir) and the reference, for docker cp or a derived image
+COPY --from=build /out/man /usr/local/share/man
+COPY --from=build /src/docs/CONFIG.md /usr/share/doc/gatehouse/CONFIG.md
 WORKDIR /var/lib/gatehouse
 USER 65532:65532
 EXPOSE 8080 8443 9090

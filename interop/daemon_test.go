@@ -510,7 +510,13 @@ func TestSystemdUnit(t *testing.T) {
 			t.Fatalf("%v %s", err, out)
 		}
 	}
-	out, err := exec.Command(sa, "verify", "--root="+root, "gatehouse.service").CombinedOutput()
+	// the man pages its Documentation= names, installed as the unit's comment says
+	if out, err := exec.Command(bin, "help", "--man-dir", filepath.Join(root, "usr/local/share/man/man1")).CombinedOutput(); err != nil {
+		t.Fatalf("help --man-dir: %v %s", err, out)
+	}
+	verify := exec.Command(sa, "verify", "--root="+root, "gatehouse.service")
+	verify.Env = append(os.Environ(), "MANPATH="+filepath.Join(root, "usr/local/share/man")) // it asks the host's man
+	out, err := verify.CombinedOutput()
 	if err != nil || len(out) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}

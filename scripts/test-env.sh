@@ -21,6 +21,7 @@ PKGS=(
   redis-server              # shared state of several instances (cluster.redis)
   systemd                   # systemd-analyze verify dist/gatehouse.service
   slapd                     # OpenLDAP: a directory that is not AD (memberOf, groupOfNames)
+  man-db                    # man, which systemd-analyze verify runs for Documentation=man:
 )
 
 log() { echo "test-env: $*" >&2; }

@@ -32,6 +32,8 @@ commands:
   jobs add URL -o FILE [get's flags] | list | show ID | run [--once] | resume | complete | cancel | remove ID
                                    BITS-style background downloads (gatehouse jobs help)
   version                          version and build info
+  help [COMMAND…] | help --man [COMMAND] | help --man-dir DIR
+                                   usage of a command; the man pages (roff)
 
 Every command takes --help (for example: gatehouse accounts add --help).
 `
@@ -61,6 +63,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		printVersion(stdout)
 		return 0
 	case "help":
+		if len(args) > 1 && (args[1] == "--man" || args[1] == "--man-dir") {
+			return cmdMan(args[1:], stdout, stderr)
+		}
 		if !printHelp(append(args[1:], "--help"), stdout) {
 			fmt.Fprint(stdout, usage)
 		}
