@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -339,5 +341,97 @@ func TestREADMEFirst(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(bs[0].text), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "go run ./cmd/gatehouse serve") || !strings.HasPrefix(lines[1], "scripts/test.sh") {
 		t.Errorf("README.md's first block is not the two commands (serve, scripts/test.sh):\n%s", bs[0].text)
+	}
+}
+
+// TestEveryKeyDocumented: every key of the server config (config.Config's
+// yaml names, nested) appears in CONFIG.md's reference block, the first
+// yaml block under "## Config file (YAML)", or in a yaml fragment of
+// CONFIG.md.
+func TestEveryKeyDocumented(t *testing.T) {
+	documented := map[string]bool{}
+	inReference := false
+	seenRef := false
+	for _, b := range blocks(t, "CONFIG.md") {
+		if b.lang() != "yaml" || b.has("client") {
+			continue
+		}
+		if !seenRef && !b.has("fragment") {
+			inReference, seenRef = true, true
+		} else {
+			inReference = b.has("fragment")
+		}
+		if !inReference {
+			continue
+		}
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(b.text), &n); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		yamlKeys(&n, "", documented)
+	}
+	want := map[string]bool{}
+	structKeys(reflect.TypeOf(config.Config{}), "", want)
+	// allow and deny rules have the same keys, at the top and in sites
+	norm := func(k string) string {
+		k = strings.TrimPrefix(k, "sites.")
+		k = strings.Replace(k, "authorization.allow", "authorization.RULE", 1)
+		return strings.Replace(k, "authorization.deny", "authorization.RULE", 1)
+	}
+	docNorm := map[string]bool{}
+	for k := range documented {
+		docNorm[norm(k)] = true
+	}
+	var missing []string
+	for k := range want {
+		if !documented[k] && !docNorm[norm(k)] {
+			missing = append(missing, k)
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		t.Errorf("config keys missing from docs/CONFIG.md's reference block (with their default and an example):\n  %s", strings.Join(missing, "\n  "))
+	}
+}
+
+// yamlKeys collects the key paths of a YAML document: "listen.tls.cert";
+// sequences add nothing to the path.
+func yamlKeys(n *yaml.Node, prefix string, out map[string]bool) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			yamlKeys(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := prefix + n.Content[i].Value
+			out[k] = true
+			yamlKeys(n.Content[i+1], k+".", out)
+		}
+	}
+}
+
+// structKeys collects the yaml key paths of a config type.
+func structKeys(t reflect.Type, prefix string, out map[string]bool) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		out[prefix+name] = true
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft.PkgPath() == t.PkgPath() {
+			structKeys(ft, prefix+name+".", out)
+		}
 	}
 }
