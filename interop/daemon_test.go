@@ -564,3 +564,28 @@ func TestSdNotify(t *testing.T) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	next("STOPPING=1")
 }
+
+// TestReloadLogSettings: log level, format and the access log follow the
+// file on SIGHUP.
+func TestReloadLogSettings(t *testing.T) {
+	dir := t.TempDir()
+	const cfg = "state_dir: ./state\naccounts: ./gatehouse.db\nlisten: [{addr: 127.0.0.1:0}]\nsites: [{path: /, auth: [anonymous]}]\n"
+	s := serve(t, dir, cfg, 1)
+	curlCode(t, s.HTTP+"/before")
+	if err := os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(cfg+"log: {format: json, level: debug, access: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitLog(func(l string) bool { return strings.Contains(l, "configuration reloaded") })
+	// the swap follows the reload's own log line: wait for the next one
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		curlCode(t, s.HTTP+"/after")
+		if strings.Contains(s.log.String(), `"msg":"access"`) {
+			break
+		}
+	}
+	l := s.log.String()
+	if strings.Contains(l, "/before") || !strings.Contains(l, `"msg":"access"`) || !strings.Contains(l, `"path":"/after"`) {
+		t.Errorf("after the reload: no JSON access line for /after (or one for /before):\n%s", l)
+	}
+}

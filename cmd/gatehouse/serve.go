@@ -86,7 +86,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
+	logs := newSwapHandler(cfg.Log, stderr)
+	log := slog.New(logs)
 	if *cfgPath == "" {
 		log.Info("running the embedded default configuration (gatehouse serve --config FILE to change it)")
 	}
@@ -126,14 +127,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			log.Info("SIGHUP: reloading the configuration", "config", *cfgPath)
 			next, err := load()
 			if err == nil {
-				err = run.Reload(next)
+				// level, format and access follow the file, from the
+				// reload's own lines on
+				logs.set(next.Log, stderr)
+				if err = run.Reload(next); err != nil {
+					logs.set(run.Config().Log, stderr)
+				}
 			}
 			if err != nil {
 				log.Error("reload failed; the running configuration stays", "error", err)
 				continue
 			}
-			// the log's level and format are not reloaded: they are the
-			// process's stderr, set once
 		}
 	}()
 	if err := run.Wait(ctx); err != nil {
@@ -141,14 +145,4 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
