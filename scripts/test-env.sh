@@ -22,6 +22,7 @@ PKGS=(
   systemd                   # systemd-analyze verify dist/gatehouse.service
   slapd                     # OpenLDAP: a directory that is not AD (memberOf, groupOfNames)
   man-db                    # man, which systemd-analyze verify runs for Documentation=man:
+  haproxy                   # a balancer in front of two instances (interop, docs/SCALING.md)
 )
 
 log() { echo "test-env: $*" >&2; }
