@@ -13,6 +13,15 @@
 // Listeners are kept across generations when their address stays, so
 // connections are not dropped; only those whose address went away are
 // shut down gracefully.
+//
+// What a generation opens is closed by its closers, in one place
+// (generation.closeNow). What consecutive generations share (the account
+// store, the winbind helper, the metrics registry) lives in shared. There
+// is one metrics registry for the process, so counts go on across
+// reloads: code that registers per generation must adopt an existing
+// collector (server's adopt), register once (registerOnce) or replace
+// (replace); a plain MustRegister of a new collector panics at the first
+// reload.
 package daemon
 
 import (
@@ -204,8 +213,9 @@ func (r *Running) open(l *listener) error {
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
-		Protocols:         &protos,
+		// net/http's own messages (TLS handshake errors…) say which listener
+		ErrorLog:  slog.NewLogLogger(r.log.With("listener", ln.Addr().String()).Handler(), slog.LevelDebug),
+		Protocols: &protos,
 	}
 	if l.admin {
 		l.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
