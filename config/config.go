@@ -311,14 +311,45 @@ func Parse(b []byte, dir, name string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// one problem a line: yaml.v3 lists them all in one error
+			var errs []error
+			for _, e := range te.Errors {
+				errs = append(errs, errors.New(strings.TrimSpace(e)))
+			}
+			return nil, invalid(name, errors.Join(errs...))
+		}
+		return nil, invalid(name, err)
 	}
 	c.Dir = dir
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		return nil, invalid(name, err)
 	}
 	return &c, nil
+}
+
+// invalid wraps each of err's problems (errors.Join, nested or not) as
+// "config: invalid: NAME: problem", joined again: one line per problem,
+// each wrapping ErrInvalid.
+func invalid(name string, err error) error {
+	var out []error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		out = append(out, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err))
+	}
+	walk(err)
+	if len(out) == 1 {
+		return out[0]
+	}
+	return errors.Join(out...)
 }
 
 func (c *Config) applyDefaults() {
@@ -413,14 +444,35 @@ func oneOf(key, v string, allowed ...string) error {
 	return fmt.Errorf("%s: %q is not one of %s", key, v, strings.Join(allowed, " | "))
 }
 
+// maxNTLMPending bounds ntlm.max_pending and max_pending_per_client: a
+// pending handshake holds a few hundred bytes and a timer, so a million
+// is already hundreds of MiB; more is a typo, not a capacity plan.
+const maxNTLMPending = 1 << 20
+
+// collector gathers validation problems: every independent problem of a
+// file is reported, not only the first (serve --check prints one a line).
+func collector() (bad func(error), all func() error) {
+	var errs []error
+	return func(err error) {
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}, func() error {
+			return errors.Join(errs...)
+		}
+}
+
+// validate returns every problem it finds, each naming its key, joined
+// (errors.Join); nil when there is none.
 func (c *Config) validate() error {
+	bad, all := collector()
 	if len(c.Listen) == 0 {
-		return errors.New("listen: at least one listener is needed")
+		bad(errors.New("listen: at least one listener is needed"))
 	}
 	if r := c.Cluster.Redis; r != "" {
 		u, err := url.Parse(r)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			return fmt.Errorf("cluster.redis: want redis://host:port[/db] or rediss://host:port[/db], not %q", redactURL(r))
+			bad(fmt.Errorf("cluster.redis: want redis://host:port[/db] or rediss://host:port[/db], not %q", redactURL(r)))
 		}
 	}
 	seen := map[string]bool{}
@@ -428,25 +480,23 @@ func (c *Config) validate() error {
 	for i, l := range c.Listen {
 		key := fmt.Sprintf("listen[%d]", i)
 		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
-			return fmt.Errorf("%s.addr: %q: %v", key, l.Addr, err)
+			bad(fmt.Errorf("%s.addr: %q: %v", key, l.Addr, err))
 		}
 		if seen[l.Addr] && !strings.HasSuffix(l.Addr, ":0") {
-			return fmt.Errorf("%s.addr: %q listed twice", key, l.Addr)
+			bad(fmt.Errorf("%s.addr: %q listed twice", key, l.Addr))
 		}
 		seen[l.Addr] = true
 		if l.TLS != nil && (l.TLS.Cert == "") != (l.TLS.Key == "") {
-			return fmt.Errorf("%s.tls: give both cert and key, or neither for a self-signed pair", key)
+			bad(fmt.Errorf("%s.tls: give both cert and key, or neither for a self-signed pair", key))
 		}
 		if l.ClientCerts != "" {
 			if l.TLS == nil {
-				return fmt.Errorf("%s.client_certs: needs tls", key)
+				bad(fmt.Errorf("%s.client_certs: needs tls", key))
 			}
-			if err := oneOf(key+".client_certs", l.ClientCerts, "none", "optional", "required"); err != nil {
-				return err
-			}
+			bad(oneOf(key+".client_certs", l.ClientCerts, "none", "optional", "required"))
 		}
 		if l.ClientCA != "" && (l.ClientCerts == "" || l.ClientCerts == "none") {
-			return fmt.Errorf("%s.client_ca: needs client_certs: optional or required", key)
+			bad(fmt.Errorf("%s.client_ca: needs client_certs: optional or required", key))
 		}
 		if l.ClientCA != "" {
 			hasClientCA = true
@@ -454,178 +504,158 @@ func (c *Config) validate() error {
 	}
 	if c.Admin.Addr != "" {
 		if _, _, err := net.SplitHostPort(c.Admin.Addr); err != nil {
-			return fmt.Errorf("admin.addr: %q: %v", c.Admin.Addr, err)
+			bad(fmt.Errorf("admin.addr: %q: %v", c.Admin.Addr, err))
 		}
 		if seen[c.Admin.Addr] && !strings.HasSuffix(c.Admin.Addr, ":0") {
-			return fmt.Errorf("admin.addr: %q is also in listen", c.Admin.Addr)
+			bad(fmt.Errorf("admin.addr: %q is also in listen", c.Admin.Addr))
 		}
 	}
 	for j, r := range c.Authorization {
 		if _, err := r.Rule(); err != nil {
-			return fmt.Errorf("authorization[%d]: %v", j, err)
+			bad(fmt.Errorf("authorization[%d]: %v", j, err))
 		}
 	}
 	for _, m := range c.Certificate.Map {
-		if err := oneOf("certificate.map", m, "upn", "email", "cn"); err != nil {
-			return err
-		}
+		bad(oneOf("certificate.map", m, "upn", "email", "cn"))
 	}
 	for i, s := range c.Sites {
 		if slices.Contains(s.Auth, "certificate") && !hasClientCA {
-			return fmt.Errorf("sites[%d].auth: certificate needs a listener with client_certs and client_ca (the CAs that issue client certificates)", i)
+			bad(fmt.Errorf("sites[%d].auth: certificate needs a listener with client_certs and client_ca (the CAs that issue client certificates)", i))
 		}
 	}
-	if err := oneOf("ntlm.verifier", c.NTLM.Verifier, "local", "winbind"); err != nil {
-		return err
-	}
-	if err := oneOf("basic.verifier", c.Basic.Verifier, "local", "kerberos"); err != nil {
-		return err
-	}
+	bad(oneOf("ntlm.verifier", c.NTLM.Verifier, "local", "winbind"))
+	bad(oneOf("basic.verifier", c.Basic.Verifier, "local", "kerberos"))
 	if c.Basic.Verifier == "kerberos" && c.Kerberos.Keytab == "" {
-		return errors.New("basic.verifier: kerberos needs kerberos.keytab (to verify the KDC's answer with a ticket for this service)")
+		bad(errors.New("basic.verifier: kerberos needs kerberos.keytab (to verify the KDC's answer with a ticket for this service)"))
 	}
-	if err := c.validateDirectory(); err != nil {
-		return err
+	bad(c.validateDirectory())
+	if n := c.NTLM.MaxPending; n < 1 || n > maxNTLMPending {
+		bad(fmt.Errorf("ntlm.max_pending: %d is outside 1..%d (0: the default, 10000)", n, maxNTLMPending))
 	}
-	if c.NTLM.MaxPending < 0 || c.NTLM.MaxPendingPerClient < 0 || c.NTLM.HandshakeTimeout < 0 {
-		return fmt.Errorf("ntlm: max_pending, max_pending_per_client and handshake_timeout must be positive")
+	if n := c.NTLM.MaxPendingPerClient; n < 1 || n > maxNTLMPending {
+		bad(fmt.Errorf("ntlm.max_pending_per_client: %d is outside 1..%d (0: the default, 64)", n, maxNTLMPending))
+	}
+	if d := c.NTLM.HandshakeTimeout; d < time.Second || d > time.Hour {
+		bad(fmt.Errorf("ntlm.handshake_timeout: %v is outside 1s..1h (0: the default, 30s)", d))
 	}
 	for i, m := range c.Negotiate.Mechanisms {
-		if err := oneOf(fmt.Sprintf("negotiate.mechanisms[%d]", i), m, "kerberos", "ntlm"); err != nil {
-			return err
-		}
+		bad(oneOf(fmt.Sprintf("negotiate.mechanisms[%d]", i), m, "kerberos", "ntlm"))
 	}
 	if c.Kerberos.ClockSkew < 0 || c.Kerberos.ClockSkew > time.Hour {
-		return fmt.Errorf("kerberos.clock_skew: %v is outside 0..1h", c.Kerberos.ClockSkew)
+		bad(fmt.Errorf("kerberos.clock_skew: %v is outside 0..1h", c.Kerberos.ClockSkew))
 	}
 	if n := c.Kerberos.ReplayCacheEntries; n < 1024 || n > 1<<28 {
-		return fmt.Errorf("kerberos.replay_cache_entries: %d is outside 1024..268435456", n)
+		bad(fmt.Errorf("kerberos.replay_cache_entries: %d is outside 1024..268435456", n))
 	}
-	if err := oneOf("extended_protection.enforcement", c.ExtendedProtection.Enforcement, "never", "when_supported", "always"); err != nil {
-		return err
-	}
-	if err := oneOf("extended_protection.scenario", c.ExtendedProtection.Scenario, "transport_selected", "trusted_proxy"); err != nil {
-		return err
-	}
+	bad(oneOf("extended_protection.enforcement", c.ExtendedProtection.Enforcement, "never", "when_supported", "always"))
+	bad(oneOf("extended_protection.scenario", c.ExtendedProtection.Scenario, "transport_selected", "trusted_proxy"))
 	for i, p := range c.ExtendedProtection.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
-			return fmt.Errorf("extended_protection.trusted_proxies[%d]: %v", i, err)
+			bad(fmt.Errorf("extended_protection.trusted_proxies[%d]: %v", i, err))
 		}
 	}
 	if c.ExtendedProtection.Scenario == "trusted_proxy" && len(c.ExtendedProtection.TrustedProxies) == 0 {
-		return errors.New("extended_protection.trusted_proxies: the trusted_proxy scenario needs the proxies' addresses")
+		bad(errors.New("extended_protection.trusted_proxies: the trusted_proxy scenario needs the proxies' addresses"))
 	}
 	if len(c.ExtendedProtection.FrontEndCertificates) > 0 && c.ExtendedProtection.Scenario != "trusted_proxy" {
-		return errors.New("extended_protection.front_end_certificates: only for scenario: trusted_proxy (the front ends' certificates)")
+		bad(errors.New("extended_protection.front_end_certificates: only for scenario: trusted_proxy (the front ends' certificates)"))
 	}
-	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
-		return err
-	}
-	if err := oneOf("log.format", c.Log.Format, "text", "json"); err != nil {
-		return err
-	}
+	bad(oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"))
+	bad(oneOf("log.format", c.Log.Format, "text", "json"))
 	for i, a := range c.Digest.Algorithms {
-		if err := oneOf(fmt.Sprintf("digest.algorithms[%d]", i), a, "SHA-256", "MD5"); err != nil {
-			return err
-		}
+		bad(oneOf(fmt.Sprintf("digest.algorithms[%d]", i), a, "SHA-256", "MD5"))
 	}
 	if c.Digest.NonceLifetime < time.Second || c.Digest.NonceLifetime > 24*time.Hour {
-		return fmt.Errorf("digest.nonce_lifetime: %v is outside 1s..24h", c.Digest.NonceLifetime)
+		bad(fmt.Errorf("digest.nonce_lifetime: %v is outside 1s..24h", c.Digest.NonceLifetime))
 	}
 	if c.SessionLifetime < time.Minute || c.SessionLifetime > 30*24*time.Hour {
-		return fmt.Errorf("session_lifetime: %v is outside 1m..720h", c.SessionLifetime)
+		bad(fmt.Errorf("session_lifetime: %v is outside 1m..720h", c.SessionLifetime))
 	}
 	if c.Limits.RequestBodyTimeout < 0 || c.Limits.RequestBodyMinRate < 0 {
-		return errors.New("limits: request_body_timeout and request_body_min_rate cannot be negative (0: the default)")
+		bad(errors.New("limits: request_body_timeout and request_body_min_rate cannot be negative (0: the default)"))
 	}
 	for i, name := range c.TLSCipherSuites {
 		if _, err := CipherSuiteID(name); err != nil {
-			return fmt.Errorf("tls_cipher_suites[%d]: %v", i, err)
+			bad(fmt.Errorf("tls_cipher_suites[%d]: %v", i, err))
 		}
 	}
 	if c.SessionRevalidate < time.Second || c.SessionRevalidate > 24*time.Hour {
-		return fmt.Errorf("session_revalidate: %v is outside 1s..24h", c.SessionRevalidate)
+		bad(fmt.Errorf("session_revalidate: %v is outside 1s..24h", c.SessionRevalidate))
 	}
 	if len(c.Sites) == 0 {
-		return errors.New("sites: at least one site is needed")
+		bad(errors.New("sites: at least one site is needed"))
 	}
 	paths := map[string]bool{}
 	for i, s := range c.Sites {
 		key := fmt.Sprintf("sites[%d] (%s)", i, s.Path)
 		if !strings.HasPrefix(s.Path, "/") || strings.Contains(s.Path, "//") || strings.Contains(s.Path, "/../") || strings.HasSuffix(s.Path, "/..") {
-			return fmt.Errorf("%s.path: must be a clean absolute path", key)
+			bad(fmt.Errorf("%s.path: must be a clean absolute path", key))
 		}
 		p := CleanSitePath(s.Path)
 		if paths[p] {
-			return fmt.Errorf("%s.path: listed twice", key)
+			bad(fmt.Errorf("%s.path: listed twice", key))
 		}
 		paths[p] = true
 		if len(s.Auth) == 0 {
-			return fmt.Errorf("%s.auth: list at least one scheme (anonymous for none)", key)
+			bad(fmt.Errorf("%s.auth: list at least one scheme (anonymous for none)", key))
 		}
 		dup := map[string]bool{}
 		for _, a := range s.Auth {
-			if err := oneOf(key+".auth", a, authheader.Schemes...); err != nil {
-				return err
-			}
+			bad(oneOf(key+".auth", a, authheader.Schemes...))
 			if dup[a] {
-				return fmt.Errorf("%s.auth: %q listed twice", key, a)
+				bad(fmt.Errorf("%s.auth: %q listed twice", key, a))
 			}
 			dup[a] = true
 		}
 		for j, r := range s.Authorization {
 			if _, err := r.Rule(); err != nil {
-				return fmt.Errorf("%s.authorization[%d]: %v", key, j, err)
+				bad(fmt.Errorf("%s.authorization[%d]: %v", key, j, err))
 			}
 		}
-		if err := oneOf(key+".handler", s.Handler, "whoami", "static", "proxy", "bits_upload"); err != nil {
-			return err
-		}
+		bad(oneOf(key+".handler", s.Handler, "whoami", "static", "proxy", "bits_upload"))
 		if s.Handler == "static" && s.Root == "" {
-			return fmt.Errorf("%s.root: the static handler needs a root directory", key)
+			bad(fmt.Errorf("%s.root: the static handler needs a root directory", key))
 		}
 		if s.Handler == "bits_upload" && s.Root == "" {
-			return fmt.Errorf("%s.root: the bits_upload handler needs a root directory to upload into", key)
+			bad(fmt.Errorf("%s.root: the bits_upload handler needs a root directory to upload into", key))
 		}
 		if (s.MaxUploadSize != 0 || s.UploadSessionTimeout != 0) && s.Handler != "bits_upload" {
-			return fmt.Errorf("%s: max_upload_size and upload_session_timeout are for the bits_upload handler", key)
+			bad(fmt.Errorf("%s: max_upload_size and upload_session_timeout are for the bits_upload handler", key))
 		}
 		if s.MaxUploadSize < 0 || s.UploadSessionTimeout < 0 {
-			return fmt.Errorf("%s: max_upload_size and upload_session_timeout cannot be negative", key)
+			bad(fmt.Errorf("%s: max_upload_size and upload_session_timeout cannot be negative", key))
 		}
 		if s.Handler == "proxy" && !strings.HasPrefix(s.Upstream, "http://") && !strings.HasPrefix(s.Upstream, "https://") {
-			return fmt.Errorf("%s.upstream: the proxy handler needs an http:// or https:// upstream", key)
+			bad(fmt.Errorf("%s.upstream: the proxy handler needs an http:// or https:// upstream", key))
 		}
 		if s.UpstreamAuth != "" {
-			if err := oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate", "constrained", "service", "credentials"); err != nil {
-				return err
-			}
+			bad(oneOf(key+".upstream_auth", s.UpstreamAuth, "none", "negotiate", "constrained", "service", "credentials"))
 		}
 		if s.FileAuthorization && s.Handler != "static" {
-			return fmt.Errorf("%s.file_authorization: only for the static handler", key)
+			bad(fmt.Errorf("%s.file_authorization: only for the static handler", key))
 		}
 		if (s.UpstreamAuth != "" || s.UpstreamSPN != "" || s.UpstreamCredentials != "") && s.Handler != "proxy" {
-			return fmt.Errorf("%s: upstream_auth, upstream_spn and upstream_credentials are for the proxy handler", key)
+			bad(fmt.Errorf("%s: upstream_auth, upstream_spn and upstream_credentials are for the proxy handler", key))
 		}
 		if s.UpstreamAuth == "service" && (c.Kerberos.ServiceAccount == "" || c.Kerberos.Keytab == "") {
-			return fmt.Errorf("%s.upstream_auth: service needs kerberos.keytab and kerberos.service_account (the account the proxy logs in as)", key)
+			bad(fmt.Errorf("%s.upstream_auth: service needs kerberos.keytab and kerberos.service_account (the account the proxy logs in as)", key))
 		}
 		if (s.UpstreamAuth == "credentials") != (s.UpstreamCredentials != "") {
-			return fmt.Errorf("%s: upstream_auth: credentials and upstream_credentials go together", key)
+			bad(fmt.Errorf("%s: upstream_auth: credentials and upstream_credentials go together", key))
 		}
 		if s.UpstreamAuth == "constrained" && (c.Kerberos.ServiceAccount == "" || c.Kerberos.Keytab == "") {
-			return fmt.Errorf("%s.upstream_auth: constrained needs kerberos.keytab and kerberos.service_account", key)
+			bad(fmt.Errorf("%s.upstream_auth: constrained needs kerberos.keytab and kerberos.service_account", key))
 		}
 		if s.UpstreamAuth == "negotiate" || s.UpstreamAuth == "constrained" {
 			if !slices.Contains(s.Auth, "negotiate") && !(s.UpstreamAuth == "constrained" && c.Kerberos.ProtocolTransition) {
-				return fmt.Errorf("%s.upstream_auth: %s needs negotiate in auth (the user's Kerberos credentials)", key, s.UpstreamAuth)
+				bad(fmt.Errorf("%s.upstream_auth: %s needs negotiate in auth (the user's Kerberos credentials)", key, s.UpstreamAuth))
 			}
 			if s.Sessions {
-				return fmt.Errorf("%s: sessions cannot be used with upstream_auth: %s (Kerberos credentials are not kept in the cookie)", key, s.UpstreamAuth)
+				bad(fmt.Errorf("%s: sessions cannot be used with upstream_auth: %s (Kerberos credentials are not kept in the cookie)", key, s.UpstreamAuth))
 			}
 		}
 	}
-	return nil
+	return all()
 }
 
 // DefaultTLSCipherSuites are the TLS 1.2 suites offered unless
@@ -676,40 +706,39 @@ func (c *Config) validateDirectory() error {
 	if d == nil {
 		return nil
 	}
+	bad, all := collector()
 	switch {
 	case d.URL == "":
-		return errors.New("directory.url: needed (ldaps://host, or ldap://host with start_tls: true)")
+		bad(errors.New("directory.url: needed (ldaps://host, or ldap://host with start_tls: true)"))
 	case strings.HasPrefix(d.URL, "ldaps://"):
 		if d.StartTLS {
-			return fmt.Errorf("directory.start_tls: %s is already TLS; start_tls is for ldap:// URLs", d.URL)
+			bad(fmt.Errorf("directory.start_tls: %s is already TLS; start_tls is for ldap:// URLs", d.URL))
 		}
 	case strings.HasPrefix(d.URL, "ldap://"):
 		if !d.StartTLS {
-			return fmt.Errorf("directory.url: %s is not encrypted; use ldaps:// or start_tls: true", d.URL)
+			bad(fmt.Errorf("directory.url: %s is not encrypted; use ldaps:// or start_tls: true", d.URL))
 		}
 	default:
-		return fmt.Errorf("directory.url: %q is not an ldaps:// or ldap:// URL", d.URL)
+		bad(fmt.Errorf("directory.url: %q is not an ldaps:// or ldap:// URL", d.URL))
 	}
-	if err := oneOf("directory.bind", d.Bind, "simple", "kerberos"); err != nil {
-		return err
-	}
+	bad(oneOf("directory.bind", d.Bind, "simple", "kerberos"))
 	switch d.Bind {
 	case "simple":
 		if d.BindDN == "" || d.PasswordFile == "" {
-			return errors.New("directory: bind simple needs bind_dn and password_file")
+			bad(errors.New("directory: bind simple needs bind_dn and password_file"))
 		}
 	case "kerberos":
 		if c.Kerberos.Keytab == "" || c.Kerberos.ServiceAccount == "" {
-			return errors.New("directory.bind: kerberos needs kerberos.keytab and kerberos.service_account (the account that binds)")
+			bad(errors.New("directory.bind: kerberos needs kerberos.keytab and kerberos.service_account (the account that binds)"))
 		}
 		if d.BindDN != "" || d.PasswordFile != "" {
-			return errors.New("directory: bind_dn and password_file are for bind simple")
+			bad(errors.New("directory: bind_dn and password_file are for bind simple"))
 		}
 	}
 	if d.Cache < time.Second || d.Cache > 24*time.Hour {
-		return fmt.Errorf("directory.cache: %v is outside 1s..24h", d.Cache)
+		bad(fmt.Errorf("directory.cache: %v is outside 1s..24h", d.Cache))
 	}
-	return nil
+	return all()
 }
 
 // ParsePrefix reads an address or a CIDR.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,85 @@ func TestLimits(t *testing.T) {
 	c, err = Parse([]byte(base+"limits: {request_body_timeout: 5s, request_body_min_rate: 2000}\n"), "/", "test")
 	if err != nil || c.Limits.RequestBodyTimeout != 5*time.Second || c.Limits.RequestBodyMinRate != 2000 {
 		t.Fatalf("set: %+v %v", c.Limits, err)
+	}
+}
+
+func TestNTLMPendingLimits(t *testing.T) {
+	base := "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [ntlm]}]\n"
+	c, err := Parse([]byte(base), "/", "test")
+	if err != nil || c.NTLM.MaxPending != 10000 || c.NTLM.MaxPendingPerClient != 64 || c.NTLM.HandshakeTimeout != 30*time.Second {
+		t.Fatalf("defaults: %+v %v", c.NTLM, err)
+	}
+	c, err = Parse([]byte(base+"ntlm: {max_pending: 500, max_pending_per_client: 3, handshake_timeout: 2m}\n"), "/", "test")
+	if err != nil || c.NTLM.MaxPending != 500 || c.NTLM.MaxPendingPerClient != 3 || c.NTLM.HandshakeTimeout != 2*time.Minute {
+		t.Fatalf("set: %+v %v", c.NTLM, err)
+	}
+	for y, key := range map[string]string{
+		"ntlm: {max_pending: -1}":               "ntlm.max_pending:",
+		"ntlm: {max_pending: 1000000000}":       "ntlm.max_pending:",
+		"ntlm: {max_pending: lots}":             "line 3: cannot unmarshal", // yaml.v3 names the line, not the key
+		"ntlm: {max_pending_per_client: -5}":    "ntlm.max_pending_per_client:",
+		"ntlm: {max_pending_per_client: 1e9}":   "max_pending_per_client",
+		"ntlm: {handshake_timeout: -1s}":        "ntlm.handshake_timeout:",
+		"ntlm: {handshake_timeout: 10ms}":       "ntlm.handshake_timeout:",
+		"ntlm: {handshake_timeout: 2h}":         "ntlm.handshake_timeout:",
+		"ntlm: {handshake_timeout: 30}":         "line 3: cannot unmarshal", // a unitless number is not a duration
+		"ntlm: {handshake_timeout: forever}":    "line 3: cannot unmarshal",
+		"ntlm: {max_pending_per_clients: 5}":    "max_pending_per_clients",
+		"ntlm: {max_pending: 0, handshake: 1s}": "handshake",
+	} {
+		_, err := Parse([]byte(base+y+"\n"), "/", "test")
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: %v, want an error naming %s", y, err, key)
+		}
+	}
+}
+
+// Every independent problem is reported, one a line, each with the file
+// and its key; the error still is ErrInvalid.
+func TestAllProblemsReported(t *testing.T) {
+	y := `
+listen: [{addr: 127.0.0.1:1}, {addr: nope}]
+kerberos: {replay_cache_entries: 5}
+session_revalidate: 48h
+ntlm: {verifier: magic, handshake_timeout: -1s}
+sites:
+  - {path: /, auth: [anonymous]}
+  - {path: /x, auth: [kerbros], handler: static}
+`
+	_, err := Parse([]byte(y), "/", "gh.yaml")
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{"listen[1].addr", "ntlm.verifier", "ntlm.handshake_timeout", "kerberos.replay_cache_entries", "session_revalidate", "sites[1] (/x).auth", "sites[1] (/x).root"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "config: invalid: gh.yaml: "+w+":") {
+			t.Errorf("line %d: %q, want the problem of %s", i, lines[i], w)
+		}
+	}
+	// the two of the task's example alone
+	_, err = Parse([]byte("listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\nkerberos: {replay_cache_entries: 5}\nsession_revalidate: 48h\n"), "/", "gh.yaml")
+	if err == nil || strings.Count(err.Error(), "\n") != 1 || !strings.Contains(err.Error(), "replay_cache_entries") || !strings.Contains(err.Error(), "session_revalidate") {
+		t.Fatalf("%v", err)
+	}
+	// a single problem is one line, as before
+	_, err = Parse([]byte("listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\nsession_revalidate: 48h\n"), "/", "gh.yaml")
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "config: invalid: gh.yaml: session_revalidate: ") {
+		t.Fatalf("%q", err)
+	}
+	// YAML type errors: one line each too
+	_, err = Parse([]byte("listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\nbogus: 1\nntlm: {max_pending: lots}\n"), "/", "gh.yaml")
+	if lines := strings.Split(fmt.Sprint(err), "\n"); len(lines) != 2 || !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(lines[0], "bogus") || !strings.Contains(lines[1], "lots") || !strings.HasPrefix(lines[1], "config: invalid: gh.yaml: line 4: ") {
+		t.Fatalf("%q", err)
+	}
+	// a problem of the directory beside one elsewhere
+	_, err = Parse([]byte("listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\ndirectory: {url: http://dc, cache: 1ms, bind_dn: x, password_file: p}\nlog: {level: loud}\n"), "/", "gh.yaml")
+	if lines := strings.Split(fmt.Sprint(err), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "directory.url") || !strings.Contains(lines[1], "directory.cache") || !strings.Contains(lines[2], "log.level") {
+		t.Fatalf("%q", err)
 	}
 }

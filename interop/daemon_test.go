@@ -149,10 +149,25 @@ sites:
 	if out, err := gh(t, dir, "", "serve", "--config", filepath.Join(dir, "noroot.yaml")); err == nil || !strings.Contains(out, "sites[0] (/).root") {
 		t.Errorf("serve with a missing root: %v\n%s", err, out)
 	}
-	// a config error is one line too
+	// config errors: one line each, every one of them
 	out, code = ghCheck(t, dir, "listen: [{addr: nope}]\nsites: []\n")
-	if code != 1 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 1 || len(lines) != 2 ||
+		!strings.Contains(lines[0], "listen[0].addr") || !strings.Contains(lines[1], "sites:") {
 		t.Errorf("invalid config: exit %d\n%s", code, out)
+	}
+	two := "listen: [{addr: 127.0.0.1:0}]\nsites: [{path: /, auth: [anonymous]}]\nkerberos: {replay_cache_entries: 5}\nsession_revalidate: 48h\n"
+	out, code = ghCheck(t, dir, two)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 1 || len(lines) != 2 ||
+		!strings.Contains(lines[0], "kerberos.replay_cache_entries: 5 ") || !strings.Contains(lines[1], "session_revalidate: 48h0m0s ") {
+		t.Errorf("two problems: exit %d\n%s", code, out)
+	}
+	// serve without --check refuses to start, with both
+	writeFile(t, dir, "two.yaml", two)
+	out, err := gh(t, dir, "", "serve", "--config", filepath.Join(dir, "two.yaml"))
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err == nil || len(lines) != 2 ||
+		!strings.HasPrefix(lines[0], "gatehouse serve: config: invalid: ") || !strings.Contains(lines[0], "replay_cache_entries") ||
+		!strings.HasPrefix(lines[1], "gatehouse serve: config: invalid: ") || !strings.Contains(lines[1], "session_revalidate") {
+		t.Errorf("serve with two problems: %v\n%s", err, out)
 	}
 }
 

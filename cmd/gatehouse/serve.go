@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/config"
@@ -83,7 +84,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse serve: %v\n", err)
+		// every problem of the file, one a line
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "gatehouse serve: %s\n", line)
+		}
 		return 1
 	}
 	logs := newSwapHandler(cfg.Log, stderr)
