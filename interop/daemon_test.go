@@ -1,9 +1,11 @@
 package interop
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -602,5 +604,63 @@ func TestReloadLogSettings(t *testing.T) {
 	l := s.log.String()
 	if strings.Contains(l, "/before") || !strings.Contains(l, `"msg":"access"`) || !strings.Contains(l, `"path":"/after"`) {
 		t.Errorf("after the reload: no JSON access line for /after (or one for /before):\n%s", l)
+	}
+}
+
+// TestReloadCertificate: a certificate replaced on disk is what new TLS
+// connections get after SIGHUP, on the same listener; a connection opened
+// before keeps working.
+func TestReloadCertificate(t *testing.T) {
+	curl := testenv.LookPath(t, "curl")
+	dir := t.TempDir()
+	certA, keyA := selfSigned(t)
+	certB, keyB := selfSigned(t)
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(certA, "server.crt")
+	copyFile(keyA, "server.key")
+	s := serve(t, dir, "state_dir: ./state\naccounts: ./gatehouse.db\nlisten: [{addr: 127.0.0.1:0, tls: {cert: ./server.crt, key: ./server.key}}]\nsites: [{path: /, auth: [anonymous]}]\n", 1)
+	addr := strings.TrimPrefix(s.HTTPS, "https://")
+	serial := func(c *tls.Conn) string { return c.ConnectionState().PeerCertificates[0].SerialNumber.String() }
+	want := func(certFile string) string {
+		blk, _ := pem.Decode(mustRead(t, certFile))
+		c, _ := x509.ParseCertificate(blk.Bytes)
+		return c.SerialNumber.String()
+	}
+	before, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+	if serial(before) != want(certA) {
+		t.Fatal("not serving certificate A")
+	}
+	copyFile(certB, "server.crt")
+	copyFile(keyB, "server.key")
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitLog(func(l string) bool { return strings.Contains(l, "configuration reloaded") })
+	after, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	if serial(after) != want(certB) {
+		t.Error("a new connection after the reload did not get certificate B")
+	}
+	// the connection opened before still serves a request
+	fmt.Fprintf(before, "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n")
+	line, _ := bufio.NewReader(before).ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Errorf("the connection from before the reload: %q", line)
+	}
+	if out, err := run(t, nil, curl, "-s", "--cacert", certB, "-o", "/dev/null", "-w", "%{http_code}", s.HTTPS+"/"); err != nil || out != "200" {
+		t.Errorf("curl trusting only certificate B: %v %q", err, out)
 	}
 }
