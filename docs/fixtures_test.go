@@ -118,6 +118,12 @@ func (f *fixtures) walk(n *yaml.Node, parent string) {
 				each(f.root)
 			case k == "key" && parent == "identity_token":
 				each(func(p string) { f.caCert(); f.write(p, string(f.keyPEM), 0o600) })
+			case k == "ccache_dir":
+				each(func(p string) {
+					if err := os.MkdirAll(p, 0o700); err != nil {
+						f.t.Fatal(err)
+					}
+				})
 			case k == "state_dir" || k == "accounts":
 				each(func(string) {})
 			}
