@@ -93,9 +93,12 @@ type listener struct {
 	index int // in cfg.Listen when opened (for messages), -1 for admin
 	srv   *http.Server
 	ln    net.Listener
-	// connGate remembers which generation's Gate a connection was handed
+	// conns remembers which generation's Gate a connection was handed
 	// to, so that its close goes to the same one.
 	conns sync.Map // net.Conn -> *generation
+	// closing: its socket was closed on purpose (Serve's error is not a
+	// failure of the daemon).
+	closing atomic.Bool
 }
 
 // Options tune Start.
@@ -162,28 +165,62 @@ func listenerKeys(cfg *config.Config) []*listener {
 }
 
 // openListeners makes the listener set match cfg: it keeps those whose key
-// is unchanged, opens new ones and returns those to retire. On error,
-// whatever it opened is closed and nothing changes.
+// is unchanged, opens new ones and returns those to retire. A new listener
+// on the address of one going away (TLS turned on or off there) takes the
+// socket over: the old one stops accepting first, its connections drain
+// with the rest of the retired. On error nothing changes: whatever was
+// opened is closed, and an address given up is taken back.
 func (r *Running) openListeners(cfg *config.Config, g *generation) (retired []*listener, err error) {
+	wants := listenerKeys(cfg)
+	wanted := map[string]bool{}
+	for _, w := range wants {
+		wanted[w.key] = true
+	}
 	old := map[string]*listener{}
+	going := map[string]*listener{} // by address, of those not wanted any more
 	for _, l := range r.listeners {
 		old[l.key] = l
+		if !wanted[l.key] && !strings.HasSuffix(l.addr, ":0") {
+			going[l.addr] = l
+		}
 	}
-	var next, opened []*listener
-	for _, want := range listenerKeys(cfg) {
+	next := make([]*listener, len(wants))
+	var opened, takeovers []*listener
+	undo := func() {
+		for _, l := range opened {
+			l.closing.Store(true)
+			l.ln.Close()
+		}
+	}
+	for i, want := range wants {
 		if l, ok := old[want.key]; ok {
-			next = append(next, l)
+			next[i] = l
 			delete(old, want.key)
 			continue
 		}
+		next[i] = want
+		if _, ok := going[want.addr]; ok {
+			takeovers = append(takeovers, want) // after every other open
+			continue
+		}
 		if err := r.open(want); err != nil {
-			for _, l := range opened {
-				l.ln.Close()
-			}
+			undo()
 			return nil, err
 		}
 		opened = append(opened, want)
-		next = append(next, want)
+	}
+	var given []*listener // old listeners whose socket was given up
+	for _, want := range takeovers {
+		prev := going[want.addr]
+		prev.closing.Store(true)
+		prev.ln.Close()
+		given = append(given, prev)
+		if err := r.open(want); err != nil {
+			undo()
+			r.takeBack(given, g)
+			return nil, err
+		}
+		opened = append(opened, want)
 	}
 	for _, l := range opened {
 		r.serve(l, g)
@@ -193,6 +230,38 @@ func (r *Running) openListeners(cfg *config.Config, g *generation) (retired []*l
 	}
 	r.listeners = next
 	return retired, nil
+}
+
+// takeBack reopens the addresses of listeners whose socket a failed
+// reload gave up: each gets a new socket and server under the same key,
+// and the old server drains its connections.
+func (r *Running) takeBack(given []*listener, g *generation) {
+	for _, prev := range given {
+		l := &listener{key: prev.key, addr: prev.addr, tls: prev.tls, admin: prev.admin, index: prev.index}
+		for i, cur := range r.listeners {
+			if cur == prev {
+				r.listeners[i] = l
+			}
+		}
+		go drain(prev, r.log)
+		if err := r.open(l); err != nil {
+			r.log.Error("a listener given up by a failed reload could not be reopened", "addr", prev.addr, "error", err)
+			l.srv, l.ln = &http.Server{}, nil
+			continue
+		}
+		r.serve(l, g)
+	}
+}
+
+// drain shuts l's server down gracefully.
+func drain(l *listener, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	l.closing.Store(true)
+	l.srv.Shutdown(ctx)
+	if l.ln != nil {
+		log.Info("stopped listening", "addr", l.ln.Addr().String())
+	}
 }
 
 // open binds l's address and builds its http.Server; it serves the
@@ -277,7 +346,7 @@ func (r *Running) serve(l *listener, g *generation) {
 		r.log.Info("listening", "url", scheme+"://"+l.ln.Addr().String()+"/")
 	}
 	go func() {
-		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !l.closing.Load() {
 			select {
 			case r.done <- fmt.Errorf("%s: %w", l.addr, err):
 			default:
@@ -327,12 +396,7 @@ func (r *Running) Reload(cfg *config.Config) error {
 	r.cfg = cfg
 	prev.retire()
 	for _, l := range retired {
-		go func(l *listener) {
-			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			defer cancel()
-			l.srv.Shutdown(ctx)
-			r.log.Info("stopped listening", "addr", l.ln.Addr().String())
-		}(l)
+		go drain(l, r.log)
 	}
 	r.log.Info("configuration reloaded", "sites", len(cfg.Sites), "listeners", len(r.listeners))
 	return nil

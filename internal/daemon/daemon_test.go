@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,5 +163,54 @@ func TestMetricsSurviveReload(t *testing.T) {
 	fail()
 	if got := count(); got != 2 {
 		t.Errorf("gatehouse_auth_attempts_total after two reloads: %v, want 2", got)
+	}
+}
+
+// TestReloadTurnsTLSOn: the same address, plain then TLS after a reload
+// (the new listener takes the socket over); a reload that cannot open
+// another listener gives nothing up.
+func TestReloadTurnsTLSOn(t *testing.T) {
+	dir := t.TempDir()
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+	const sites = "sites: [{path: /, auth: [anonymous]}]\n"
+	plain := "state_dir: ./state\naccounts: ./a.db\nlisten: [{addr: " + addr + "}]\n" + sites
+	withTLS := "state_dir: ./state\naccounts: ./a.db\nlisten: [{addr: " + addr + ", tls: {}}]\n" + sites
+	r, err := Start(testConfig(t, dir, plain), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown()
+	if c := get(t, "http://"+addr+"/"); c != 200 {
+		t.Fatalf("plain: %d", c)
+	}
+	// a second listener on a busy port: the reload fails before giving
+	// the first address up
+	busy, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer busy.Close()
+	failing := "state_dir: ./state\naccounts: ./a.db\nlisten: [{addr: " + addr + ", tls: {}}, {addr: " + busy.Addr().String() + "}]\n" + sites
+	if err := r.Reload(testConfig(t, dir, failing)); err == nil {
+		t.Fatal("reload with a busy port succeeded")
+	}
+	if c := get(t, "http://"+addr+"/"); c != 200 {
+		t.Fatalf("plain after the failed reload: %d", c)
+	}
+	if err := r.Reload(testConfig(t, dir, withTLS)); err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := cl.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatalf("TLS after the reload: %v", err)
+	}
+	resp.Body.Close()
+	select {
+	case err := <-r.done:
+		t.Fatalf("the daemon took the handed-over socket for a failure: %v", err)
+	default:
 	}
 }
