@@ -49,6 +49,10 @@ type Config struct {
 	SessionRevalidate time.Duration `yaml:"session_revalidate"`
 	Certificate       Certificate   `yaml:"certificate"`
 	Sites             []Site        `yaml:"sites"`
+	// Front ends: forward auth, the signed identity, delegated ccaches.
+	ForwardAuth   ForwardAuth    `yaml:"forward_auth"`
+	IdentityToken *IdentityToken `yaml:"identity_token"` // present: tokens on
+	Delegation    Delegation     `yaml:"delegation"`
 	// TLSCipherSuites are the TLS 1.2 suites the listeners offer, by Go's
 	// names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256…). Default: ECDHE with
 	// AES-GCM or ChaCha20-Poly1305 only. TLS 1.3's suites are not
@@ -98,6 +102,31 @@ type Limits struct {
 	// Apache's mod_reqtimeout body=20,MinRate=500.
 	RequestBodyTimeout time.Duration `yaml:"request_body_timeout"`
 	RequestBodyMinRate int64         `yaml:"request_body_min_rate"`
+}
+
+// ForwardAuth is the endpoint nginx auth_request, Caddy forward_auth and
+// Traefik ForwardAuth call; on when Path is set.
+type ForwardAuth struct {
+	Path string `yaml:"path"`
+	// TrustedProxies: addresses or CIDRs of the front ends; anyone else
+	// gets 403 (the original request's headers are believed from them only).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// IdentityToken configures the signed identity (ES256 JWT) sent with
+// forward-auth answers and proxied requests.
+type IdentityToken struct {
+	// Key is a PEM file of EC P-256 private keys (first signs, all are
+	// published); "" means state_dir/identity.key, generated once.
+	Key      string        `yaml:"key"`
+	Issuer   string        `yaml:"issuer"`   // default gatehouse
+	Lifetime time.Duration `yaml:"lifetime"` // default 5m
+}
+
+// Delegation writes users' delegated Kerberos credentials for apps on the
+// same host (mod_auth_gssapi's GssapiDelegCcacheDir).
+type Delegation struct {
+	CcacheDir string `yaml:"ccache_dir"`
 }
 
 // Listener is one address to serve on.
@@ -424,6 +453,14 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.IdentityToken != nil {
+		if c.IdentityToken.Issuer == "" {
+			c.IdentityToken.Issuer = "gatehouse"
+		}
+		if c.IdentityToken.Lifetime == 0 {
+			c.IdentityToken.Lifetime = 5 * time.Minute
+		}
+	}
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		if s.Handler == "" {
@@ -582,6 +619,9 @@ func (c *Config) validate() error {
 	if c.SessionRevalidate < time.Second || c.SessionRevalidate > 24*time.Hour {
 		bad(fmt.Errorf("session_revalidate: %v is outside 1s..24h", c.SessionRevalidate))
 	}
+	if err := c.validateFrontEnds(); err != nil {
+		return err
+	}
 	if len(c.Sites) == 0 {
 		bad(errors.New("sites: at least one site is needed"))
 	}
@@ -739,6 +779,33 @@ func (c *Config) validateDirectory() error {
 		bad(fmt.Errorf("directory.cache: %v is outside 1s..24h", d.Cache))
 	}
 	return all()
+}
+
+// validateFrontEnds checks forward_auth, identity_token and delegation.
+func (c *Config) validateFrontEnds() error {
+	fa := c.ForwardAuth
+	if fa.Path != "" {
+		if !strings.HasPrefix(fa.Path, "/") || strings.Contains(fa.Path, "//") || strings.Contains(fa.Path, "/.") || strings.ContainsAny(fa.Path, "?#") {
+			return fmt.Errorf("forward_auth.path: %q must be a clean absolute path", fa.Path)
+		}
+		if len(fa.TrustedProxies) == 0 {
+			return errors.New("forward_auth.trusted_proxies: list the front ends' addresses (only they may call forward auth)")
+		}
+	} else if len(fa.TrustedProxies) > 0 {
+		return errors.New("forward_auth.trusted_proxies: set forward_auth.path too")
+	}
+	for i, p := range fa.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			return fmt.Errorf("forward_auth.trusted_proxies[%d]: %v", i, err)
+		}
+	}
+	if t := c.IdentityToken; t != nil && (t.Lifetime < 10*time.Second || t.Lifetime > 24*time.Hour) {
+		return fmt.Errorf("identity_token.lifetime: %v is outside 10s..24h", t.Lifetime)
+	}
+	if d := c.Delegation.CcacheDir; d != "" && !slices.Contains(c.SchemesInUse(), "negotiate") {
+		return errors.New("delegation.ccache_dir: only Kerberos delegates credentials; no site uses negotiate")
+	}
+	return nil
 }
 
 // ParsePrefix reads an address or a CIDR.

@@ -55,6 +55,7 @@ func Static(prefix, root string) http.Handler {
 var spoofable = []string{
 	"X-Remote-User", "X-Remote-Name", "X-Remote-Domain", "X-Remote-Groups", "X-Remote-Scheme",
 	"Remote-User", "X-Forwarded-User", "X-Authenticated-User", "X-Gatehouse-Identity",
+	HeaderAssertion, HeaderCcache,
 }
 
 // reservedPrefixes are the header name prefixes the proxy reserves.

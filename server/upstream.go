@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/client"
 	"github.com/gatehouse-auth/gatehouse/epa"
+	"github.com/gatehouse-auth/gatehouse/identitytoken"
 )
 
 // ProxyOptions configure ProxyWith.
@@ -52,6 +53,13 @@ type ProxyOptions struct {
 	// (negotiate, constrained, transition, service, credentials), outcome
 	// (ok, refused) and upstream (host:port).
 	Metrics *prometheus.CounterVec
+	// Token, when set, signs the identity into X-Gatehouse-Jwt-Assertion
+	// on every request sent upstream (audience: the original request's
+	// scheme://host).
+	Token *identitytoken.Signer
+	// Ccaches, when set, writes the user's delegated TGT for an upstream
+	// on this host and names the file in X-Remote-Ccache.
+	Ccaches *CcacheDir
 }
 
 // NewUpstreamMetrics is the counter ProxyOptions.Metrics takes.
@@ -69,6 +77,13 @@ func NewUpstreamMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
 // ProxyWith is Proxy with authentication to the upstream.
 func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 	rp := Proxy(upstream).(*httputil.ReverseProxy)
+	if o.Token != nil || o.Ccaches != nil {
+		base := rp.Rewrite
+		rp.Rewrite = func(pr *httputil.ProxyRequest) {
+			base(pr)
+			addSignedIdentity(pr, o.Token, o.Ccaches, o.Logger)
+		}
+	}
 	if o.Auth == "" || o.Auth == "none" {
 		return rp, nil
 	}
@@ -134,6 +149,35 @@ func ProxyWith(upstream *url.URL, o ProxyOptions) (http.Handler, error) {
 		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 	}
 	return &authProxy{rp: rp, auth: u}, nil
+}
+
+// addSignedIdentity sets the assertion and the credential cache's path on
+// the upstream request (the client's own were removed by Proxy).
+func addSignedIdentity(pr *httputil.ProxyRequest, tok *identitytoken.Signer, cc *CcacheDir, log *slog.Logger) {
+	id := IdentityFrom(pr.In.Context())
+	if id == nil || id.Anonymous() {
+		return
+	}
+	if tok != nil {
+		proto := "http"
+		if pr.In.TLS != nil {
+			proto = "https"
+		}
+		t, err := tok.Sign(tokenIdentity(id), proto+"://"+pr.In.Host)
+		if err != nil {
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("identity token", "error", err)
+		} else {
+			pr.Out.Header.Set(HeaderAssertion, t)
+		}
+	}
+	if cc != nil {
+		if p := cc.Store(id); p != "" {
+			pr.Out.Header.Set(HeaderCcache, p)
+		}
+	}
 }
 
 type upstreamAuthKey struct{}

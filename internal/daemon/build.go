@@ -205,6 +205,13 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 			}
 		}
 	}
+	tokens, ccaches, err := frontEnds(cfg, stateDir, log, dry)
+	if err != nil {
+		return nil, err
+	}
+	if ccaches != nil {
+		g.closers = append(g.closers, ccaches.Close)
+	}
 	if redis != nil {
 		registerOnce(reg, redis.Collectors()...)
 	}
@@ -278,7 +285,8 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 					return nil, fmt.Errorf("daemon: %s.upstream_credentials: %w", key, err)
 				}
 			}
-			site.Handler, err = server.ProxyWith(u, server.ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, Credentials: creds, ProtocolTransition: cfg.Kerberos.ProtocolTransition, Logger: log, Metrics: upstreamMetrics})
+			site.Handler, err = server.ProxyWith(u, server.ProxyOptions{Auth: s.UpstreamAuth, SPN: s.UpstreamSPN, Krb5Conf: krb5Conf, ServiceAccount: serviceAccount, Credentials: creds, ProtocolTransition: cfg.Kerberos.ProtocolTransition, Logger: log, Metrics: upstreamMetrics,
+				Token: tokens, Ccaches: ccaches})
 			if err != nil {
 				return nil, err
 			}
@@ -360,7 +368,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 	if err != nil {
 		return nil, err
 	}
-	g.public = g.gate.Wrap(http.NotFoundHandler())
+	g.public = withFrontEnds(cfg, g.gate, tokens, ccaches, g.gate.Wrap(http.NotFoundHandler()))
 	g.public = server.BodyDeadline(g.public, cfg.Limits.RequestBodyTimeout, cfg.Limits.RequestBodyMinRate, readTimeout)
 	if cfg.Log.Access {
 		g.public = server.AccessLog(g.public, log)
