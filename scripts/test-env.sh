@@ -8,6 +8,8 @@ set -euo pipefail
 PKGS=(
   curl                      # curl --basic/--digest/--ntlm/--negotiate
   python3-requests          # requests HTTPDigestAuth/HTTPBasicAuth (Debian's /usr/bin/python3)
+  nginx-light caddy         # front ends calling forward auth (auth_request, forward_auth)
+  python3-jwt python3-cryptography  # PyJWT: the app behind them verifies the identity token (ES256)
   ca-certificates
   krb5-user                 # kinit/kvno for the throwaway realm (scripts/kdc-up.sh adds the KDC)
   python3-gssapi            # MIT GSSAPI from Python: Kerberos and (with gss-ntlmssp) NTLM initiators
