@@ -18,9 +18,11 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -61,6 +63,7 @@ type claims struct {
 }
 
 // Signer mints tokens with the first of its keys and publishes them all.
+// It is safe for concurrent use.
 type Signer struct {
 	issuer   string
 	lifetime time.Duration
@@ -68,7 +71,24 @@ type Signer struct {
 	kids     []string
 	jwks     []byte
 	now      func() time.Time
+
+	mu     sync.Mutex
+	recent map[[32]byte]cached // SignCached's tokens
 }
+
+type cached struct {
+	token string
+	iat   time.Time
+}
+
+// Reuse bounds of SignCached: a token is handed out again for a quarter
+// of its lifetime (so it still has three quarters left), and at most
+// maxCached tokens are kept (then the cache starts over): ES256 signing
+// costs tens of microseconds, more than the rest of a forward-auth answer.
+const (
+	reuseFraction = 4
+	maxCached     = 10000
+)
 
 // New returns a Signer for keys (P-256; the first signs, all are
 // published), naming issuer in iss; lifetime 0 means DefaultLifetime.
@@ -149,6 +169,40 @@ func (s *Signer) Sign(id Identity, audience string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("identitytoken: signing: %w", err)
 	}
+	return tok, nil
+}
+
+// SignCached is Sign, handing out the same token again for the same
+// identity and audience while it is younger than a quarter of its
+// lifetime.
+func (s *Signer) SignCached(id Identity, audience string) (string, error) {
+	h := sha256.New()
+	for _, f := range [][]string{{id.User, id.Name, id.Domain, id.Scheme, audience}, id.Groups, id.SIDs} {
+		for _, v := range f {
+			h.Write([]byte(v))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.recent[key]
+	s.mu.Unlock()
+	if ok && now.Sub(c.iat) < s.lifetime/reuseFraction && !now.Before(c.iat) {
+		return c.token, nil
+	}
+	tok, err := s.Sign(id, audience)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if s.recent == nil || len(s.recent) >= maxCached {
+		s.recent = make(map[[32]byte]cached)
+	}
+	s.recent[key] = cached{token: tok, iat: now}
+	s.mu.Unlock()
 	return tok, nil
 }
 

@@ -227,3 +227,35 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+func TestSignCached(t *testing.T) {
+	s, _ := New([]*ecdsa.PrivateKey{newKey(t)}, "gatehouse", 4*time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	s.now = func() time.Time { return now }
+	id := Identity{User: "alice", Groups: []string{"a"}}
+	t1, _ := s.SignCached(id, "https://app")
+	now = now.Add(59 * time.Second)
+	if t2, _ := s.SignCached(id, "https://app"); t2 != t1 {
+		t.Error("not reused within a quarter of the lifetime")
+	}
+	if t3, _ := s.SignCached(Identity{User: "alice", Groups: []string{"a", "b"}}, "https://app"); t3 == t1 {
+		t.Error("reused for other groups")
+	}
+	if t4, _ := s.SignCached(id, "https://other"); t4 == t1 {
+		t.Error("reused for another audience")
+	}
+	now = now.Add(2 * time.Second)
+	if t5, _ := s.SignCached(id, "https://app"); t5 == t1 {
+		t.Error("reused after a quarter of the lifetime")
+	}
+}
+
+func BenchmarkSignCached(b *testing.B) {
+	s, _ := New([]*ecdsa.PrivateKey{newKey(b)}, "gatehouse", 0)
+	id := Identity{User: "alice@EXAMPLE.TEST", Name: "alice", Domain: "EXAMPLE.TEST", Groups: []string{"Admins", "Users"}, Scheme: "Negotiate"}
+	for b.Loop() {
+		if _, err := s.SignCached(id, "https://app.example.test"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

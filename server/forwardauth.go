@@ -258,7 +258,7 @@ func (fa *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fa.o.Token != nil {
 		tok := ""
 		if !id.Anonymous() {
-			if tok, err = fa.o.Token.Sign(tokenIdentity(id), o.proto+"://"+o.host); err != nil {
+			if tok, err = fa.o.Token.SignCached(tokenIdentity(id), o.proto+"://"+o.host); err != nil {
 				g.log.Error("identity token", "error", err)
 				http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
 				return

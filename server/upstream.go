@@ -163,7 +163,7 @@ func addSignedIdentity(pr *httputil.ProxyRequest, tok *identitytoken.Signer, cc 
 		if pr.In.TLS != nil {
 			proto = "https"
 		}
-		t, err := tok.Sign(tokenIdentity(id), proto+"://"+pr.In.Host)
+		t, err := tok.SignCached(tokenIdentity(id), proto+"://"+pr.In.Host)
 		if err != nil {
 			if log == nil {
 				log = slog.Default()
