@@ -470,3 +470,42 @@ print(jwt.decode(t, c.get_signing_key_from_jwt(t).key, algorithms=["ES256"], aud
 	}
 	_ = http.StatusOK
 }
+
+// TestProxyIdentityToken: a proxy site sends the application the signed
+// identity and, for a user who delegated, the credential cache; the
+// client's own copies of those headers never get through.
+func TestProxyIdentityToken(t *testing.T) {
+	k := testenv.NeedKDC(t)
+	env := kinit(t, k)
+	ghPort := freePort(t)
+	base := fmt.Sprintf("http://localhost:%d", ghPort)
+	app := echoApp(t, k, fmt.Sprintf("http://127.0.0.1:%d/.well-known/gatehouse/jwks.json", ghPort), base)
+	dir := t.TempDir()
+	addAccount(t, dir, "alice", "alicepw")
+	serve(t, dir, fmt.Sprintf(`
+state_dir: ./state
+accounts: ./gatehouse.db
+listen: [{addr: 127.0.0.1:%d}]
+kerberos: {keytab: %s}
+identity_token: {lifetime: 1m}
+delegation: {ccache_dir: ./ccaches}
+sites:
+  - {path: /, auth: [anonymous], handler: proxy, upstream: "http://127.0.0.1:%d"}
+  - {path: /krb, auth: [negotiate], handler: proxy, upstream: "http://127.0.0.1:%d"}
+`, ghPort, k.Keytab, app, app), 1)
+	spoof := []string{"-H", "X-Remote-User: admin", "-H", "X-Gatehouse-Jwt-Assertion: forged", "-H", "X-Remote-Ccache: /etc/passwd"}
+	code, e, _ := fetch(t, env, append(spoof, "--negotiate", "-u", ":", "--delegation", "always", base+"/krb/x")...)
+	if code != "200" || e.header("X-Remote-User") != "alice@EXAMPLE.TEST" || e.JWTError != "" || e.Claims["sub"] != "alice@EXAMPLE.TEST" || e.Claims["aud"] != base {
+		t.Fatalf("Kerberos through the proxy: %s %+v", code, e)
+	}
+	if exp, iat := e.Claims["exp"].(float64), e.Claims["iat"].(float64); exp-iat != 60 {
+		t.Errorf("lifetime: exp-iat = %v", exp-iat)
+	}
+	if e.Kvno == nil || e.Kvno.RC != 0 || !strings.Contains(e.Kvno.Out, "HTTP/elsewhere@EXAMPLE.TEST: kvno") {
+		t.Errorf("kvno with the delegated ccache %q: %+v", e.header("X-Remote-Ccache"), e.Kvno)
+	}
+	code, e, _ = fetch(t, nil, append(spoof, base+"/public")...)
+	if code != "200" || e.header("X-Remote-User") != "" || e.header("X-Gatehouse-Jwt-Assertion") != "" || e.header("X-Remote-Ccache") != "" {
+		t.Errorf("anonymous through the proxy: %s %v", code, e.Headers)
+	}
+}
