@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,6 +214,20 @@ func TestClusterSharedState(t *testing.T) {
 	wg.Wait()
 	if len(failures) > 0 {
 		t.Fatalf("%d of 400 requests through HAProxy failed, first: %s", len(failures), failures[0])
+	}
+
+	// A reload keeps the shared state (and its metrics) in place.
+	b.cmd.Process.Signal(syscall.SIGHUP)
+	if l := b.waitLog(func(l string) bool { return strings.Contains(l, "configuration reloaded") }); !strings.Contains(l, "configuration reloaded") {
+		t.Fatalf("SIGHUP:\n%s", l)
+	}
+	tokR, _ := run(t, env, py, "-c", mitToken)
+	hdrR := "Authorization: Negotiate " + strings.TrimSpace(tokR)
+	if c := curlCode(t, "-H", hdrR, b.HTTP+"/k/"); c != "200" {
+		t.Fatalf("Kerberos at B after its reload: %s\n%s", c, b.log)
+	}
+	if c := curlCode(t, "-H", hdrR, a.HTTP+"/k/"); c != "401" {
+		t.Fatalf("B's token at A after B's reload: %s, want 401", c)
 	}
 
 	// Redis killed: Kerberos 503 at once, anonymous still 200, not ready.
