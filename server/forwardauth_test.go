@@ -217,3 +217,28 @@ func TestForwardAuthNTLM(t *testing.T) {
 		t.Errorf("with the session: %d", w.Code)
 	}
 }
+
+// FuzzOriginalRequest: whatever a front end (or a client through it) puts
+// in the original-request headers, the parse does not panic, and what it
+// accepts is one family with an absolute path and a method.
+func FuzzOriginalRequest(f *testing.F) {
+	f.Add("/a?b", "GET", "", "", "", "")
+	f.Add("", "", "/x", "POST", "app.example.test", "https")
+	f.Add("/a", "GET", "/b", "GET", "h", "ftp")
+	f.Fuzz(func(t *testing.T, ouri, omethod, furi, fmethod, fhost, fproto string) {
+		r := httptest.NewRequest("GET", "/_gatehouse/auth", nil)
+		for k, v := range map[string]string{"X-Original-URI": ouri, "X-Original-Method": omethod, "X-Forwarded-Uri": furi,
+			"X-Forwarded-Method": fmethod, "X-Forwarded-Host": fhost, "X-Forwarded-Proto": fproto} {
+			if v != "" {
+				r.Header.Set(k, v)
+			}
+		}
+		o, why := originalRequest(r)
+		if why != "" {
+			return
+		}
+		if (ouri != "") == (furi != "") || !strings.HasPrefix(o.uri, "/") || o.method == "" || (o.proto != "http" && o.proto != "https") {
+			t.Fatalf("accepted %+v from %q %q %q %q %q %q", o, ouri, omethod, furi, fmethod, fhost, fproto)
+		}
+	})
+}
