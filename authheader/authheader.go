@@ -206,21 +206,20 @@ func (p *parser) skipListSep() {
 	}
 }
 
-func isTchar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
+// Character classes (RFC 9110 §5.6.2 tchar, RFC 9110 §11.2 token68), as
+// tables: a Negotiate token68 is a few kilobytes, looked at byte by byte.
+var tchar, token68char = charTable("!#$%&'*+-.^_`|~"), charTable("-._~+/")
+
+func charTable(extra string) (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(extra, byte(c)) >= 0
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return t
 }
 
-func isToken68(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("-._~+/", c) >= 0
-}
+func isTchar(c byte) bool { return tchar[c] }
+
+func isToken68(c byte) bool { return token68char[c] }
 
 func (p *parser) token() string {
 	start := p.i

@@ -59,6 +59,7 @@ type Acceptor struct {
 	keys       map[keyID]*serviceKey
 	newest     map[keyID]uint32 // kvno 0 in the key: highest kvno per principal and etype
 	principals map[string]bool  // "name@realm" present in the keytab
+	index      map[string]principalInfo
 	allowed    []allowedPrincipal
 	skew       time.Duration
 	allowWeak  bool
@@ -83,6 +84,15 @@ type keyID struct {
 }
 
 type allowedPrincipal struct{ name, realm string }
+
+// principalInfo is what Accept needs of a keytab principal, looked up by
+// "name@realm" without building that string (Go's map index with
+// string(bytes) does not allocate): the string itself for the key
+// lookups, and whether Config.Principals admits it.
+type principalInfo struct {
+	name    string
+	allowed bool
+}
 
 // NewAcceptor indexes the keytab and validates cfg.
 func NewAcceptor(cfg Config) (*Acceptor, error) {
@@ -136,6 +146,11 @@ func NewAcceptor(cfg Config) (*Acceptor, error) {
 			return nil, fmt.Errorf("krb: principal %q is not in the keytab", s)
 		}
 		a.allowed = append(a.allowed, allowedPrincipal{name, realm})
+	}
+	a.index = make(map[string]principalInfo, len(a.principals))
+	for p := range a.principals {
+		name, realm, _ := strings.Cut(p, "@")
+		a.index[p] = principalInfo{name: p, allowed: a.allowedPrincipal(name, realm) && !strings.HasPrefix(name+"/", "krbtgt/")}
 	}
 	return a, nil
 }
@@ -363,11 +378,12 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 
 	// Service principal and key (RFC 4120 §3.2.3: "the server's key is
 	// selected by sname, realm and kvno").
-	sname := strings.Join(tkt.SName.NameString, "/")
-	principal := sname + "@" + tkt.Realm
-	if !a.principals[principal] || !a.allowedPrincipal(sname, tkt.Realm) || tkt.SName.NameString[0] == "krbtgt" {
-		return nil, fmt.Errorf("%w (%s)", ErrWrongPrincipal, principal)
+	var pbuf [256]byte
+	pi, ok := a.index[string(appendPrincipal(pbuf[:0], tkt.SName.NameString, tkt.Realm))]
+	if !ok || !pi.allowed || tkt.SName.NameString[0] == "krbtgt" {
+		return nil, fmt.Errorf("%w (%s)", ErrWrongPrincipal, strings.Join(tkt.SName.NameString, "/")+"@"+tkt.Realm)
 	}
+	principal := pi.name
 	if !a.etypeOK(tkt.EncPart.EType) {
 		return nil, fmt.Errorf("%w (ticket etype %d)", ErrWeakEtype, tkt.EncPart.EType)
 	}
@@ -385,7 +401,7 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: %w", err)
 	}
-	etp, err := parseEncTicketPart(plain)
+	etp, err := parseEncTicketPart(plain, tkt.Realm)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +424,7 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authenticator: %w", err)
 	}
-	auth, err := parseAuthenticator(plain)
+	auth, err := parseAuthenticator(plain, etp.CRealm, etp.CName.NameString)
 	if err != nil {
 		return nil, err
 	}
@@ -498,6 +514,18 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	return res, nil
 }
 
+// appendPrincipal appends "name/…@realm" to b.
+func appendPrincipal(b []byte, names []string, realm string) []byte {
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, '/')
+		}
+		b = append(b, n...)
+	}
+	b = append(b, '@')
+	return append(b, realm...)
+}
+
 // ReplayWindow returns how far back from now an authenticator's ctime
 // may be and still be accepted: the clock skew, or less while the replay
 // cache, full, refuses authenticators as old as those it had to forget
@@ -550,28 +578,32 @@ func (a *Acceptor) buildAPRep(res *Result, auth *authenticator, mechOID string, 
 		}
 		res.AcceptorSubkey, part.Subkey = &k, &k
 	}
-	plain, err := part.Marshal()
-	if err != nil {
-		return fmt.Errorf("krb: EncAPRepPart: %w", err)
-	}
+	var pbuf [96]byte // EncAPRepPart: about 40 bytes, 80 with a subkey
+	plain := part.appendDER(pbuf[:0])
 	ed := types.EncryptedData{EType: res.SessionKey.KeyType}
+	var err error
 	if uk := a.sessionKeys(res.SessionKey, usageAPRepEncPart); uk != nil {
 		ed.Cipher, err = uk.encrypt(plain)
 	} else {
 		ed, err = crypto.GetEncryptedData(plain, res.SessionKey, usageAPRepEncPart, 0)
 	}
+	clear(plain)
 	if err != nil {
 		return fmt.Errorf("krb: encrypting AP-REP: %w", err)
 	}
-	rep := APRep{EncPart: ed}
-	if res.APRep, err = rep.Marshal(); err != nil {
-		return fmt.Errorf("krb: AP-REP: %w", err)
-	}
-	res.ResponseToken = res.APRep
+	// The AP-REP, in the GSS framing when the AP-REQ came framed: one
+	// buffer, APRep a slice of ResponseToken.
+	w := derWriter{b: make([]byte, 0, len(ed.Cipher)+48)}
 	if framed {
-		if res.ResponseToken, err = wrapGSS(mechOID, TokIDAPRep, res.APRep); err != nil {
-			return fmt.Errorf("krb: AP-REP framing: %w", err)
-		}
+		w.gssBegin(mechOID, TokIDAPRep)
 	}
+	start := len(w.b)
+	(&APRep{EncPart: ed}).marshal(&w)
+	end := len(w.b)
+	if framed {
+		w.end()
+		start, end = start+len(w.b)-end, len(w.b) // end moved the content when the length grew
+	}
+	res.ResponseToken, res.APRep = w.b, w.b[start:end:end]
 	return nil
 }

@@ -9,10 +9,12 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+	"reflect"
 	"sync"
 
 	"github.com/jcmturner/gokrb5/v8/crypto/rfc3961"
@@ -173,38 +175,114 @@ func kdfHMACSHA2(h func() hash.Hash, key, label []byte, n int) []byte {
 }
 
 // macKey is an HMAC key with the inner and outer pads already hashed
-// (FIPS 198-1 §6 allows precomputing them), so that each MAC clones the
-// state instead of hashing two key blocks again.
+// (FIPS 198-1 §6 allows precomputing them): each MAC restores the two
+// saved hash states instead of hashing two key blocks again, in a hash
+// taken from a pool shared by every key of that hash function, so a MAC
+// costs no allocation.
 type macKey struct {
-	key   []byte
-	hash  func() hash.Hash
-	proto hash.Cloner // nil when the hash cannot be cloned; never written after newMACKey
+	key          []byte
+	hash         func() hash.Hash
+	pool         *sync.Pool // of the bare hash; nil: hmac.New per MAC
+	inner, outer []byte     // the hash states after key^ipad and key^opad
+}
+
+// hashPools hold bare SHA-1, SHA-256 and SHA-384 states for macKey.
+var hashPools = []*sync.Pool{
+	{New: func() any { return newMACState(sha1.New()) }},
+	{New: func() any { return newMACState(sha256.New()) }},
+	{New: func() any { return newMACState(sha512.New384()) }},
+}
+
+// macState is a pooled hash with room for the inner and outer digests
+// (on the heap with it: a stack buffer handed to an interface method
+// would escape, an allocation per MAC).
+type macState struct {
+	h       hash.Hash
+	u       encoding.BinaryUnmarshaler
+	in, out [sha512.Size]byte
+}
+
+func newMACState(h hash.Hash) *macState {
+	u, _ := h.(encoding.BinaryUnmarshaler)
+	return &macState{h: h, u: u}
 }
 
 func newMACKey(h func() hash.Hash, key []byte) *macKey {
 	m := &macKey{key: key, hash: h}
-	if c, ok := hmac.New(h, key).(hash.Cloner); ok {
-		c.Reset() // crypto/hmac saves the padded states on the first Reset
-		m.proto = c
+	probe := h()
+	for _, p := range hashPools {
+		x := p.Get().(*macState)
+		same := x.u != nil && reflect.TypeOf(x.h) == reflect.TypeOf(probe) && x.h.Size() == probe.Size() && x.h.BlockSize() == probe.BlockSize()
+		p.Put(x)
+		if same {
+			m.pool = p
+			break
+		}
 	}
+	bs := probe.BlockSize()
+	k := key
+	if len(k) > bs {
+		probe.Write(k)
+		k = probe.Sum(nil)
+		probe.Reset()
+	}
+	pad := make([]byte, bs)
+	for i, xor := range []byte{0x36, 0x5c} {
+		for j := range pad {
+			pad[j] = xor
+			if j < len(k) {
+				pad[j] ^= k[j]
+			}
+		}
+		probe.Reset()
+		probe.Write(pad)
+		bm, ok := probe.(encoding.BinaryMarshaler)
+		if !ok {
+			m.pool = nil
+			break
+		}
+		st, err := bm.MarshalBinary()
+		if err != nil {
+			m.pool = nil
+			break
+		}
+		if i == 0 {
+			m.inner = st
+		} else {
+			m.outer = st
+		}
+	}
+	clear(pad)
 	return m
 }
 
 // sum returns HMAC(key, a | b) truncated to n bytes.
 func (m *macKey) sum(a, b []byte, n int) []byte {
-	var h hash.Hash
-	if m.proto != nil {
-		if c, err := m.proto.Clone(); err == nil {
-			h = c
+	var buf [sha512.Size]byte
+	return m.sumTo(buf[:0], a, b)[:n]
+}
+
+// sumTo appends HMAC(key, a | b) to dst.
+func (m *macKey) sumTo(dst, a, b []byte) []byte {
+	if m.pool != nil {
+		st := m.pool.Get().(*macState)
+		if st.u.UnmarshalBinary(m.inner) == nil {
+			st.h.Write(a)
+			st.h.Write(b)
+			inner := st.h.Sum(st.in[:0])
+			if st.u.UnmarshalBinary(m.outer) == nil {
+				st.h.Write(inner)
+				dst = append(dst, st.h.Sum(st.out[:0])...)
+				m.pool.Put(st)
+				return dst
+			}
 		}
+		// a state it saved itself always restores; never reached
 	}
-	if h == nil {
-		h = hmac.New(m.hash, m.key)
-	}
+	h := hmac.New(m.hash, m.key)
 	h.Write(a)
 	h.Write(b)
-	var buf [sha512.Size]byte
-	return h.Sum(buf[:0])[:n]
+	return h.Sum(dst)
 }
 
 // usageKeys are the keys for encrypting and decrypting with one base key
@@ -248,6 +326,11 @@ func (p *aesProfile) checksum(kc *macKey, msg []byte) []byte {
 	return kc.sum(msg, nil, p.macLen)
 }
 
+// checksumTo appends the checksum of msg to dst.
+func (p *aesProfile) checksumTo(dst []byte, kc *macKey, msg []byte) []byte {
+	return kc.sumTo(dst, msg, nil)[:len(dst)+p.macLen]
+}
+
 var zeroIV [aes.BlockSize]byte
 
 var errIntegrity = errors.New("integrity check failed")
@@ -270,18 +353,19 @@ func (k *usageKeys) encrypt(plain []byte) ([]byte, error) {
 // and returns C | H, H truncated to h.
 func (k *usageKeys) encryptWith(conf, plain []byte) []byte {
 	n := aes.BlockSize + len(plain)
-	out := make([]byte, 2*n+k.p.macLen) // C | H, then conf | plain as scratch
-	pt := out[n+k.p.macLen:]
+	out := make([]byte, 2*n+k.p.macLen+2*aes.BlockSize) // C | H, then conf | plain and the CTS scratch
+	pt := out[n+k.p.macLen : 2*n+k.p.macLen]
 	copy(pt, conf)
 	copy(pt[aes.BlockSize:], plain)
-	ctsEncrypt(k.ke, out[:n], pt)
+	ctsEncrypt(k.ke, out[:n], pt, out[2*n+k.p.macLen:])
+	var sum [sha512.Size]byte
 	var mac []byte
 	if k.p.rfc8009 {
-		mac = k.ki.sum(zeroIV[:], out[:n], k.p.macLen)
+		mac = k.ki.sumTo(sum[:0], zeroIV[:], out[:n])
 	} else {
-		mac = k.ki.sum(pt, nil, k.p.macLen)
+		mac = k.ki.sumTo(sum[:0], pt, nil)
 	}
-	copy(out[n:], mac)
+	copy(out[n:], mac[:k.p.macLen])
 	clear(pt)
 	return out[: n+k.p.macLen : n+k.p.macLen]
 }
@@ -294,14 +378,16 @@ func (k *usageKeys) decrypt(ct []byte) ([]byte, error) {
 		return nil, fmt.Errorf("ciphertext of %d bytes is too short", len(ct))
 	}
 	c, mac := ct[:len(ct)-h], ct[len(ct)-h:]
+	var sum [sha512.Size]byte
 	if k.p.rfc8009 { // MAC over the ciphertext: check before decrypting
-		if !hmac.Equal(k.ki.sum(zeroIV[:], c, h), mac) {
+		if !hmac.Equal(k.ki.sumTo(sum[:0], zeroIV[:], c)[:h], mac) {
 			return nil, errIntegrity
 		}
 	}
-	pt := make([]byte, len(c))
-	ctsDecrypt(k.ke, pt, c)
-	if !k.p.rfc8009 && !hmac.Equal(k.ki.sum(pt, nil, h), mac) {
+	pt := make([]byte, len(c)+2*aes.BlockSize) // the plaintext, then the CTS scratch
+	pt, tmp := pt[:len(c):len(c)], pt[len(c):]
+	ctsDecrypt(k.ke, pt, c, tmp)
+	if !k.p.rfc8009 && !hmac.Equal(k.ki.sumTo(sum[:0], pt, nil)[:h], mac) {
 		return nil, errIntegrity
 	}
 	return pt[aes.BlockSize:], nil
@@ -310,8 +396,9 @@ func (k *usageKeys) decrypt(ct []byte) ([]byte, error) {
 // ctsEncrypt is AES in CBC mode with ciphertext stealing and a zero IV
 // (RFC 3962 §5, CBC-CS3: the last two blocks are always swapped, the
 // output is as long as the input). len(src) >= 16; dst and src do not
-// overlap.
-func ctsEncrypt(b cipher.Block, dst, src []byte) {
+// overlap; tmp is 32 bytes of scratch on the heap (a stack array handed
+// to cipher.Block would escape: an allocation per message).
+func ctsEncrypt(b cipher.Block, dst, src, tmp []byte) {
 	n := len(src)
 	if n == aes.BlockSize {
 		b.Encrypt(dst, src)
@@ -319,20 +406,47 @@ func ctsEncrypt(b cipher.Block, dst, src []byte) {
 	}
 	last := (n - 1) / aes.BlockSize * aes.BlockSize // start of the final (partial or full) block
 	pen := last - aes.BlockSize
-	cipher.NewCBCEncrypter(b, zeroIV[:]).CryptBlocks(dst[:last], src[:last])
+	cbcEncrypt(b, dst[:last], src[:last])
 	// dst[pen:last] is E(n-1); the final block, zero padded, is chained to
 	// it, and its encryption goes first, followed by E(n-1) truncated.
-	var en1, x [aes.BlockSize]byte
-	copy(en1[:], dst[pen:last])
-	copy(x[:], src[last:])
-	subtle.XORBytes(x[:], x[:], en1[:])
-	b.Encrypt(dst[pen:last], x[:])
+	en1, x := tmp[:aes.BlockSize], tmp[aes.BlockSize:2*aes.BlockSize]
+	copy(en1, dst[pen:last])
+	clear(x)
+	copy(x, src[last:])
+	subtle.XORBytes(x, x, en1)
+	b.Encrypt(dst[pen:last], x)
 	copy(dst[last:], en1[:n-last])
+	clear(tmp[:2*aes.BlockSize])
+}
+
+// cbcEncrypt and cbcDecrypt are AES-CBC with a zero IV over whole blocks,
+// dst and src not overlapping: what cipher.NewCBCEncrypter and
+// NewCBCDecrypter do (Go has no assembly for CBC on amd64 either), without
+// allocating a mode per message.
+func cbcEncrypt(b cipher.Block, dst, src []byte) {
+	for i := 0; i < len(src); i += aes.BlockSize {
+		blk := dst[i : i+aes.BlockSize]
+		if i == 0 {
+			copy(blk, src[:aes.BlockSize])
+		} else {
+			subtle.XORBytes(blk, src[i:i+aes.BlockSize], dst[i-aes.BlockSize:i])
+		}
+		b.Encrypt(blk, blk)
+	}
+}
+
+func cbcDecrypt(b cipher.Block, dst, src []byte) {
+	for i := len(src) - aes.BlockSize; i >= 0; i -= aes.BlockSize {
+		b.Decrypt(dst[i:i+aes.BlockSize], src[i:i+aes.BlockSize])
+		if i > 0 {
+			subtle.XORBytes(dst[i:i+aes.BlockSize], dst[i:i+aes.BlockSize], src[i-aes.BlockSize:i])
+		}
+	}
 }
 
 // ctsDecrypt undoes ctsEncrypt. len(src) >= 16; dst and src do not
-// overlap.
-func ctsDecrypt(b cipher.Block, dst, src []byte) {
+// overlap; tmp as for ctsEncrypt.
+func ctsDecrypt(b cipher.Block, dst, src, tmp []byte) {
 	n := len(src)
 	if n == aes.BlockSize {
 		b.Decrypt(dst, src)
@@ -342,21 +456,22 @@ func ctsDecrypt(b cipher.Block, dst, src []byte) {
 	pen := last - aes.BlockSize
 	tail := n - last
 	if pen > 0 {
-		cipher.NewCBCDecrypter(b, zeroIV[:]).CryptBlocks(dst[:pen], src[:pen])
+		cbcDecrypt(b, dst[:pen], src[:pen])
 	}
 	// D = decrypt(src[pen:last]) = pad(P(n)) xor E(n-1): E(n-1) is the
 	// stolen tail followed by the end of D.
-	var d, en1 [aes.BlockSize]byte
-	b.Decrypt(d[:], src[pen:last])
-	copy(en1[:], src[last:])
+	d, en1 := tmp[:aes.BlockSize], tmp[aes.BlockSize:2*aes.BlockSize]
+	b.Decrypt(d, src[pen:last])
+	copy(en1, src[last:])
 	copy(en1[tail:], d[tail:])
 	for i := 0; i < tail; i++ {
 		dst[last+i] = d[i] ^ src[last+i]
 	}
-	b.Decrypt(dst[pen:last], en1[:])
+	b.Decrypt(dst[pen:last], en1)
 	if pen > 0 {
 		subtle.XORBytes(dst[pen:last], dst[pen:last], src[pen-aes.BlockSize:pen])
 	}
+	clear(tmp[:2*aes.BlockSize])
 }
 
 // derivedKeyCacheEntries bounds the cache of keys derived from ticket

@@ -133,12 +133,12 @@ func TestCTSVectors(t *testing.T) {
 	} {
 		in, want := unhex(t, c.in), unhex(t, c.out)
 		got := make([]byte, len(in))
-		ctsEncrypt(b, got, in)
+		ctsEncrypt(b, got, in, make([]byte, 32))
 		if !bytes.Equal(got, want) {
 			t.Errorf("CTS(%d bytes) = %x, want %x", len(in), got, want)
 		}
 		back := make([]byte, len(in))
-		ctsDecrypt(b, back, want)
+		ctsDecrypt(b, back, want, make([]byte, 32))
 		if !bytes.Equal(back, in) {
 			t.Errorf("CTS decrypt(%d bytes) = %x, want %x", len(in), back, in)
 		}

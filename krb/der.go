@@ -71,10 +71,63 @@ func readString(s *cryptobyte.String, tag uint8, out *string) bool {
 	return true
 }
 
+// readStringLike is readString that reuses like when the value equals it
+// (no allocation for a realm seen already).
+func readStringLike(s *cryptobyte.String, tag uint8, out *string, like string) bool {
+	var f, v cryptobyte.String
+	if !s.ReadASN1(&f, ctx(tag)) || !f.ReadASN1(&v, tagGeneralString) || !f.Empty() || len(v) > MaxStringLen {
+		return false
+	}
+	if string(v) == like {
+		*out = like
+	} else {
+		*out = string(v)
+	}
+	return true
+}
+
 // KerberosTime ::= GeneralizedTime, "YYYYMMDDHHMMSSZ" (RFC 4120 §5.2.3).
 func readTime(s *cryptobyte.String, tag uint8, out *time.Time) bool {
-	var f cryptobyte.String
-	return s.ReadASN1(&f, ctx(tag)) && f.ReadASN1GeneralizedTime(out) && f.Empty()
+	var f, v cryptobyte.String
+	if !s.ReadASN1(&f, ctx(tag)) {
+		return false
+	}
+	if g := f; g.ReadASN1(&v, asn1.GeneralizedTime) && g.Empty() && kerberosTime(v, out) {
+		return true
+	}
+	// any other form: cryptobyte's parser (time.Parse) accepts or refuses it
+	return f.ReadASN1GeneralizedTime(out) && f.Empty()
+}
+
+// kerberosTime decodes the one form RFC 4120 §5.2.3 allows,
+// "YYYYMMDDHHMMSSZ", without time.Parse; false for anything else, and for
+// values time.Parse refuses (month 13, 31 April, second 60).
+func kerberosTime(v []byte, out *time.Time) bool {
+	if len(v) != 15 || v[14] != 'Z' {
+		return false
+	}
+	for _, c := range v[:14] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	num := func(i, w int) int {
+		n := 0
+		for _, c := range v[i : i+w] {
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	y, mo, d, h, mi, sec := num(0, 4), num(4, 2), num(6, 2), num(8, 2), num(10, 2), num(12, 2)
+	if mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
+	if t.Day() != d { // 31 April, 29 February of a common year
+		return false
+	}
+	*out = t
+	return true
 }
 
 func readOptionalTime(s *cryptobyte.String, tag uint8, out *time.Time) bool {
@@ -88,6 +141,13 @@ func readOptionalTime(s *cryptobyte.String, tag uint8, out *time.Time) bool {
 //
 //	name-string [1] SEQUENCE OF KerberosString }  (RFC 4120 §5.2.2)
 func readPrincipal(s *cryptobyte.String, tag uint8, out *types.PrincipalName) bool {
+	return readPrincipalLike(s, tag, out, nil)
+}
+
+// readPrincipalLike is readPrincipal that shares like's name strings (a
+// slice nobody writes to) when the components equal them: the
+// authenticator's cname is the ticket's, and needs no allocation then.
+func readPrincipalLike(s *cryptobyte.String, tag uint8, out *types.PrincipalName, like []string) bool {
 	var f, seq, names cryptobyte.String
 	if !s.ReadASN1(&f, ctx(tag)) || !f.ReadASN1(&seq, asn1.SEQUENCE) || !f.Empty() {
 		return false
@@ -98,6 +158,20 @@ func readPrincipal(s *cryptobyte.String, tag uint8, out *types.PrincipalName) bo
 	var g cryptobyte.String
 	if !seq.ReadASN1(&g, ctx(1)) || !g.ReadASN1(&names, asn1.SEQUENCE) || !g.Empty() || !seq.Empty() {
 		return false
+	}
+	if len(like) > 0 {
+		same, rest := true, names
+		for _, want := range like {
+			var v cryptobyte.String
+			if !rest.ReadASN1(&v, tagGeneralString) || string(v) != want {
+				same = false
+				break
+			}
+		}
+		if same && rest.Empty() {
+			out.NameString = like
+			return true
+		}
 	}
 	out.NameString = nil
 	for !names.Empty() {

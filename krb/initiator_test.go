@@ -84,7 +84,7 @@ func TestAuthenticatorRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := parseAuthenticator(der)
+	got, err := parseAuthenticator(der, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

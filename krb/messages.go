@@ -183,14 +183,16 @@ func openApp(plain []byte, n uint8) (cryptobyte.String, bool) {
 	return seq, true
 }
 
-func parseEncTicketPart(plain []byte) (*encTicketPart, error) {
+// parseEncTicketPart decodes a ticket's plaintext; realm is the ticket's
+// (the client's realm is usually the same string).
+func parseEncTicketPart(plain []byte, realm string) (*encTicketPart, error) {
 	seq, ok := openApp(plain, tagEncTktPart)
 	if !ok {
 		return nil, derErr("EncTicketPart")
 	}
 	t := &encTicketPart{}
 	var tr cryptobyte.String
-	if !readFlags(&seq, 0, &t.Flags) || !readKey(&seq, 1, &t.Key) || !readString(&seq, 2, &t.CRealm) ||
+	if !readFlags(&seq, 0, &t.Flags) || !readKey(&seq, 1, &t.Key) || !readStringLike(&seq, 2, &t.CRealm, realm) ||
 		!readPrincipal(&seq, 3, &t.CName) || !seq.ReadASN1(&tr, ctx(4)) ||
 		!readTime(&seq, 5, &t.AuthTime) || !readOptionalTime(&seq, 6, &t.StartTime) ||
 		!readTime(&seq, 7, &t.EndTime) || !readOptionalTime(&seq, 8, &t.RenewTill) {
@@ -231,14 +233,17 @@ type authenticator struct {
 	AuthzData types.AuthorizationData
 }
 
-func parseAuthenticator(plain []byte) (*authenticator, error) {
+// parseAuthenticator decodes an Authenticator's plaintext. crealm and
+// cname, the ticket's client, are shared when the authenticator names the
+// same one (it must, the acceptor checks).
+func parseAuthenticator(plain []byte, crealm string, cname []string) (*authenticator, error) {
 	seq, ok := openApp(plain, tagAuthenticatr)
 	if !ok {
 		return nil, derErr("Authenticator")
 	}
 	a := &authenticator{}
 	var v int32
-	if !readInt32(&seq, 0, &v) || v != pvno || !readString(&seq, 1, &a.CRealm) || !readPrincipal(&seq, 2, &a.CName) {
+	if !readInt32(&seq, 0, &v) || v != pvno || !readStringLike(&seq, 1, &a.CRealm, crealm) || !readPrincipalLike(&seq, 2, &a.CName, cname) {
 		return nil, derErr("Authenticator vno/crealm/cname")
 	}
 	if seq.PeekASN1Tag(ctx(3)) {
@@ -303,15 +308,19 @@ type EncAPRepPart struct {
 
 // Marshal encodes r as DER.
 func (r *APRep) Marshal() ([]byte, error) {
-	var b cryptobyte.Builder
-	b.AddASN1(appTag(tagAPRep), func(b *cryptobyte.Builder) {
-		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, pvno)
-			addInt(b, 1, msgTypeAPRep)
-			addEncryptedData(b, 2, r.EncPart)
-		})
-	})
-	return b.Bytes()
+	w := derWriter{b: make([]byte, 0, len(r.EncPart.Cipher)+32)}
+	r.marshal(&w)
+	return w.b, nil
+}
+
+func (r *APRep) marshal(w *derWriter) {
+	w.begin(appByte(tagAPRep))
+	w.begin(derSequence)
+	w.ctxInt(0, pvno)
+	w.ctxInt(1, msgTypeAPRep)
+	w.ctxEncryptedData(2, r.EncPart.EType, r.EncPart.KVNO, r.EncPart.Cipher)
+	w.end()
+	w.end()
 }
 
 // ParseAPRep decodes a bare AP-REP.
@@ -331,20 +340,25 @@ func ParseAPRep(der []byte) (*APRep, error) {
 
 // Marshal encodes p as DER (the plaintext of APRep.EncPart).
 func (p *EncAPRepPart) Marshal() ([]byte, error) {
-	var b cryptobyte.Builder
-	b.AddASN1(appTag(tagEncAPRepPart), func(b *cryptobyte.Builder) {
-		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addTime(b, 0, p.CTime)
-			addInt(b, 1, int64(p.Cusec))
-			if p.Subkey != nil {
-				addKey(b, 2, *p.Subkey)
-			}
-			if p.HasSeq {
-				addInt(b, 3, int64(p.SeqNumber))
-			}
-		})
-	})
-	return b.Bytes()
+	return p.appendDER(make([]byte, 0, 64)), nil
+}
+
+// appendDER appends p's DER to b.
+func (p *EncAPRepPart) appendDER(b []byte) []byte {
+	w := derWriter{b: b}
+	w.begin(appByte(tagEncAPRepPart))
+	w.begin(derSequence)
+	w.ctxTime(0, p.CTime)
+	w.ctxInt(1, int64(p.Cusec))
+	if p.Subkey != nil {
+		w.ctxKey(2, *p.Subkey)
+	}
+	if p.HasSeq {
+		w.ctxInt(3, int64(p.SeqNumber))
+	}
+	w.end()
+	w.end()
+	return w.b
 }
 
 // ParseEncAPRepPart decodes the decrypted enc-part of an AP-REP.

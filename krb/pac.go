@@ -1,6 +1,7 @@
 package krb
 
 import (
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
@@ -104,19 +105,22 @@ func verifyPAC(b []byte, key types.EncryptionKey, kc *macKey, allowWeak bool) (*
 	if n > MaxPACBuffers || binary.LittleEndian.Uint32(b[4:]) != 0 || len(b) < 8+16*int(n) {
 		return nil, bad("PACTYPE header (cBuffers %d)", n)
 	}
-	bufs := make([]pacBuffer, n)
-	seen := map[uint32]bool{}
+	var bufArr [MaxPACBuffers]pacBuffer
+	bufs := bufArr[:n]
+	var seen uint32 // bit t: a buffer of type t < 32 was seen
 	for i := range bufs {
 		e := b[8+16*i:]
 		typ, size, off := binary.LittleEndian.Uint32(e), binary.LittleEndian.Uint32(e[4:]), binary.LittleEndian.Uint64(e[8:])
 		if off > uint64(len(b)) || uint64(size) > uint64(len(b))-off {
 			return nil, bad("buffer %d (type %d) outside the PAC", i, typ)
 		}
-		if seen[typ] && (typ == pacServerChecksum || typ == pacPrivSvrChecksum || typ == pacLogonInfo ||
-			typ == pacClientInfo || typ == pacUPNDNSInfo) {
-			return nil, bad("buffer type %d repeated", typ)
+		if typ == pacServerChecksum || typ == pacPrivSvrChecksum || typ == pacLogonInfo ||
+			typ == pacClientInfo || typ == pacUPNDNSInfo {
+			if seen&(1<<typ) != 0 {
+				return nil, bad("buffer type %d repeated", typ)
+			}
+			seen |= 1 << typ
 		}
-		seen[typ] = true
 		bufs[i] = pacBuffer{typ: typ, off: int(off), size: int(size)}
 	}
 	find := func(typ uint32) (pacBuffer, bool) {
@@ -174,7 +178,8 @@ func verifyPAC(b []byte, key types.EncryptionKey, kc *macKey, allowWeak bool) (*
 	}
 	var want []byte
 	if p := profileOf(key.KeyType); kc != nil && p != nil {
-		want = p.checksum(kc, zeroed) // the signature type is the key's etype's, checked above
+		var buf [sha512.Size]byte
+		want = p.checksumTo(buf[:0], kc, zeroed) // the signature type is the key's etype's, checked above
 	} else if want, err = et.GetChecksumHash(key.KeyValue, zeroed, usagePACServerSig); err != nil {
 		return nil, bad("computing server signature: %v", err)
 	}
@@ -232,6 +237,16 @@ func sigSize(ctype int32, hmacLen int) int {
 }
 
 func utf16le(b []byte) string {
+	var ascii [128]byte
+	if len(b)/2 <= len(ascii) {
+		n := 0
+		for ; n < len(b)/2 && b[2*n+1] == 0 && b[2*n] < 0x80; n++ {
+			ascii[n] = b[2*n]
+		}
+		if n == len(b)/2 { // ASCII, the usual name: one allocation
+			return string(ascii[:n])
+		}
+	}
 	u := make([]uint16, len(b)/2)
 	for i := range u {
 		u[i] = binary.LittleEndian.Uint16(b[2*i:])
