@@ -97,3 +97,48 @@ func TestDERWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestDERWriterAuthenticator: the Authenticator the initiator writes is
+// what cryptobyte writes, small and with a checksum long enough for the
+// long length forms.
+func TestDERWriterAuthenticator(t *testing.T) {
+	for _, n := range []int{24, 200, 300} {
+		a := authenticator{
+			CRealm: "EXAMPLE.TEST", CName: types.PrincipalName{NameType: 1, NameString: []string{"alice", "admin"}},
+			HasCksum: true, Cksum: types.Checksum{CksumType: ChecksumTypeGSS, Checksum: bytes.Repeat([]byte{7}, n)},
+			Cusec: 999999, CTime: time.Date(2026, 11, 30, 1, 2, 3, 0, time.UTC),
+			SubKey: &types.EncryptionKey{KeyType: 17, KeyValue: make([]byte, 16)}, HasSeq: true, SeqNumber: 12345,
+			AuthzData: types.AuthorizationData{{ADType: 1, ADData: []byte{1, 2, 3}}},
+		}
+		got, _ := a.marshal()
+		var b cryptobyte.Builder
+		b.AddASN1(appTag(tagAuthenticatr), func(b *cryptobyte.Builder) {
+			b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				addInt(b, 0, pvno)
+				addString(b, 1, a.CRealm)
+				addPrincipal(b, 2, a.CName)
+				b.AddASN1(ctx(3), func(b *cryptobyte.Builder) {
+					b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						addInt(b, 0, int64(a.Cksum.CksumType))
+						b.AddASN1(ctx(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString(a.Cksum.Checksum) })
+					})
+				})
+				addInt(b, 4, int64(a.Cusec))
+				addTime(b, 5, a.CTime)
+				addKey(b, 6, *a.SubKey)
+				addInt(b, 7, int64(a.SeqNumber))
+				b.AddASN1(ctx(8), func(b *cryptobyte.Builder) {
+					b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+							addInt(b, 0, 1)
+							b.AddASN1(ctx(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString([]byte{1, 2, 3}) })
+						})
+					})
+				})
+			})
+		})
+		if want := b.BytesOrPanic(); !bytes.Equal(got, want) {
+			t.Fatalf("checksum of %d bytes:\n got %x\nwant %x", n, got, want)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/types"
 	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Key usages of the initiator side (RFC 4120 §7.5.1).
@@ -90,20 +89,19 @@ func (in *Initiator) APReq(p *APReqParams) ([]byte, *APReqState, error) {
 			return nil, nil, fmt.Errorf("krb: ticket: %w", err)
 		}
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, len(tkt)+len(ed.Cipher)+64))
-	b.AddASN1(appTag(tagAPReq), func(b *cryptobyte.Builder) {
-		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, pvno)
-			addInt(b, 1, msgTypeAPReq)
-			addFlags(b, 2, opts)
-			b.AddASN1(ctx(3), func(b *cryptobyte.Builder) { b.AddBytes(tkt) })
-			addEncryptedData(b, 4, ed)
-		})
-	})
-	der, err := b.Bytes()
-	if err != nil {
-		return nil, nil, fmt.Errorf("krb: AP-REQ: %w", err)
-	}
+	w := derWriter{b: make([]byte, 0, len(tkt)+len(ed.Cipher)+64)}
+	w.begin(appByte(tagAPReq))
+	w.begin(derSequence)
+	w.ctxInt(0, pvno)
+	w.ctxInt(1, msgTypeAPReq)
+	w.ctxFlags(2, opts)
+	w.begin(ctxByte(3))
+	w.b = append(w.b, tkt...)
+	w.end()
+	w.ctxEncryptedData(4, ed.EType, ed.KVNO, ed.Cipher)
+	w.end()
+	w.end()
+	der := w.b
 	return der, &APReqState{in: in, key: p.SessionKey, ctime: a.CTime, cusec: a.Cusec, Seq: a.SeqNumber}, nil
 }
 
@@ -157,41 +155,41 @@ func MarshalTicket(t *Ticket) ([]byte, error) {
 
 // marshal encodes the Authenticator (RFC 4120 §5.5.1) as DER.
 func (a *authenticator) marshal() ([]byte, error) {
-	b := cryptobyte.NewBuilder(make([]byte, 0, 256+len(a.Cksum.Checksum)))
-	b.AddASN1(appTag(tagAuthenticatr), func(b *cryptobyte.Builder) {
-		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, pvno)
-			addString(b, 1, a.CRealm)
-			addPrincipal(b, 2, a.CName)
-			if a.HasCksum {
-				b.AddASN1(ctx(3), func(b *cryptobyte.Builder) {
-					b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						addInt(b, 0, int64(a.Cksum.CksumType))
-						b.AddASN1(ctx(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString(a.Cksum.Checksum) })
-					})
-				})
-			}
-			addInt(b, 4, int64(a.Cusec))
-			addTime(b, 5, a.CTime)
-			if a.SubKey != nil {
-				addKey(b, 6, *a.SubKey)
-			}
-			if a.HasSeq {
-				addInt(b, 7, int64(a.SeqNumber))
-			}
-			if len(a.AuthzData) > 0 {
-				b.AddASN1(ctx(8), func(b *cryptobyte.Builder) {
-					b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						for _, e := range a.AuthzData {
-							b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-								addInt(b, 0, int64(e.ADType))
-								b.AddASN1(ctx(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString(e.ADData) })
-							})
-						}
-					})
-				})
-			}
-		})
-	})
-	return b.Bytes()
+	w := derWriter{b: make([]byte, 0, 160+len(a.Cksum.Checksum))}
+	w.begin(appByte(tagAuthenticatr))
+	w.begin(derSequence)
+	w.ctxInt(0, pvno)
+	w.ctxString(1, a.CRealm)
+	w.ctxPrincipal(2, a.CName)
+	if a.HasCksum {
+		w.begin(ctxByte(3))
+		w.begin(derSequence)
+		w.ctxInt(0, int64(a.Cksum.CksumType))
+		w.ctxOctets(1, a.Cksum.Checksum)
+		w.end()
+		w.end()
+	}
+	w.ctxInt(4, int64(a.Cusec))
+	w.ctxTime(5, a.CTime)
+	if a.SubKey != nil {
+		w.ctxKey(6, *a.SubKey)
+	}
+	if a.HasSeq {
+		w.ctxInt(7, int64(a.SeqNumber))
+	}
+	if len(a.AuthzData) > 0 {
+		w.begin(ctxByte(8))
+		w.begin(derSequence)
+		for _, e := range a.AuthzData {
+			w.begin(derSequence)
+			w.ctxInt(0, int64(e.ADType))
+			w.ctxOctets(1, e.ADData)
+			w.end()
+		}
+		w.end()
+		w.end()
+	}
+	w.end()
+	w.end()
+	return w.b, nil
 }

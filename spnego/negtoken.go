@@ -373,13 +373,16 @@ func MarshalMechTypes(mechs []OID) ([]byte, error) {
 			}
 		}
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		for _, m := range mechs {
-			addOID(b, m)
-		}
-	})
-	return b.Bytes()
+	n := 0
+	for _, m := range mechs {
+		n += tlvLen(len(m))
+	}
+	b := appendHdr(make([]byte, 0, tlvLen(n)), 0x30, n)
+	for _, m := range mechs {
+		b = appendHdr(b, 0x06, len(m))
+		b = append(b, m...)
+	}
+	return b, nil
 }
 
 func addOID(b *cryptobyte.Builder, o OID) {
@@ -400,23 +403,36 @@ func (t *NegTokenInit) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(tagInitialContext, func(b *cryptobyte.Builder) {
-		addOID(b, OIDSPNEGO)
-		b.AddASN1(tagNegTokenInit, func(b *cryptobyte.Builder) {
-			b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1(field(0), func(b *cryptobyte.Builder) { b.AddBytes(mechs) })
-				if t.HasReqFlags {
-					b.AddASN1(field(1), func(b *cryptobyte.Builder) {
-						addContextFlags(b, t.ReqFlags)
-					})
-				}
-				addOctets(b, 2, t.MechToken)
-				addOctets(b, 3, t.MechListMIC)
-			})
-		})
-	})
-	return finish(&b)
+	var flags []byte
+	if t.HasReqFlags {
+		var fb cryptobyte.Builder
+		addContextFlags(&fb, t.ReqFlags)
+		flags = fb.BytesOrPanic()
+	}
+	seq := tlvLen(len(mechs)) + octetsField(t.MechToken) + octetsField(t.MechListMIC)
+	if flags != nil {
+		seq += tlvLen(len(flags))
+	}
+	body := tlvLen(len(OIDSPNEGO)) + tlvLen(tlvLen(seq))
+	n := tlvLen(body)
+	if n > MaxTokenSize {
+		return nil, fmt.Errorf("%w: encoded token of %d bytes > MaxTokenSize", ErrTooLarge, n)
+	}
+	b := make([]byte, 0, n)
+	b = appendHdr(b, byte(tagInitialContext), body)
+	b = appendHdr(b, 0x06, len(OIDSPNEGO))
+	b = append(b, OIDSPNEGO...)
+	b = appendHdr(b, byte(tagNegTokenInit), tlvLen(seq))
+	b = appendHdr(b, 0x30, seq)
+	b = appendHdr(b, byte(field(0)), len(mechs))
+	b = append(b, mechs...)
+	if flags != nil {
+		b = appendHdr(b, byte(field(1)), len(flags))
+		b = append(b, flags...)
+	}
+	b = appendOctetsField(b, 2, t.MechToken)
+	b = appendOctetsField(b, 3, t.MechListMIC)
+	return b, nil
 }
 
 // addContextFlags writes the flags as a DER named-bit BIT STRING: trailing
@@ -448,20 +464,31 @@ func (t *NegTokenResp) Marshal() ([]byte, error) {
 	if t.SupportedMech != "" && !t.SupportedMech.valid() {
 		return nil, errors.New("spnego: SupportedMech is not a valid OID")
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(tagNegTokenResp, func(b *cryptobyte.Builder) {
-		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			if t.NegState != NegStateAbsent {
-				b.AddASN1(field(0), func(b *cryptobyte.Builder) { b.AddASN1Enum(int64(t.NegState)) })
-			}
-			if t.SupportedMech != "" {
-				b.AddASN1(field(1), func(b *cryptobyte.Builder) { addOID(b, t.SupportedMech) })
-			}
-			addOctets(b, 2, t.ResponseToken)
-			addOctets(b, 3, t.MechListMIC)
-		})
-	})
-	return finish(&b)
+	seq := octetsField(t.ResponseToken) + octetsField(t.MechListMIC)
+	if t.NegState != NegStateAbsent {
+		seq += 5 // [0] { ENUMERATED, one byte }
+	}
+	if t.SupportedMech != "" {
+		seq += tlvLen(tlvLen(len(t.SupportedMech)))
+	}
+	n := tlvLen(tlvLen(seq))
+	if n > MaxTokenSize {
+		return nil, fmt.Errorf("%w: encoded token of %d bytes > MaxTokenSize", ErrTooLarge, n)
+	}
+	b := make([]byte, 0, n)
+	b = appendHdr(b, byte(tagNegTokenResp), tlvLen(seq))
+	b = appendHdr(b, 0x30, seq)
+	if t.NegState != NegStateAbsent {
+		b = append(b, byte(field(0)), 3, 0x0a, 1, byte(t.NegState))
+	}
+	if t.SupportedMech != "" {
+		b = appendHdr(b, byte(field(1)), tlvLen(len(t.SupportedMech)))
+		b = appendHdr(b, 0x06, len(t.SupportedMech))
+		b = append(b, t.SupportedMech...)
+	}
+	b = appendOctetsField(b, 2, t.ResponseToken)
+	b = appendOctetsField(b, 3, t.MechListMIC)
+	return b, nil
 }
 
 func finish(b *cryptobyte.Builder) ([]byte, error) {
