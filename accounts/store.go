@@ -37,6 +37,7 @@ type Store struct {
 	db    *sql.DB
 	path  string
 	realm string
+	cache credCache // Lookup's answers while the file is unchanged
 }
 
 // Account is what List returns: no secrets.
@@ -143,7 +144,10 @@ func (s *Store) init(realm string) error {
 }
 
 // Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.cache.close()
+	return s.db.Close()
+}
 
 // Realm is the Digest realm the store's HA1 values were computed in.
 func (s *Store) Realm() string { return s.realm }
@@ -214,6 +218,7 @@ func (s *Store) Add(name, password string, groups []string) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("accounts: %w", err)
 	}
+	s.cache.drop()
 	return nil
 }
 
@@ -235,12 +240,14 @@ func (s *Store) SetPassword(name, password string) error {
 	if err != nil {
 		return fmt.Errorf("accounts: passwd %q: %w", name, err)
 	}
+	s.cache.drop()
 	return nil
 }
 
 // Delete removes an account and its memberships.
 func (s *Store) Delete(name string) error {
 	res, err := s.db.Exec(`DELETE FROM accounts WHERE name=?`, name)
+	s.cache.drop()
 	if err != nil {
 		return fmt.Errorf("accounts: del %q: %w", name, err)
 	}
@@ -258,7 +265,9 @@ func (s *Store) AddToGroup(group, name string) error {
 	if _, err := s.Lookup(name); err != nil {
 		return err
 	}
-	if _, err := s.db.Exec(`INSERT OR IGNORE INTO members(grp,account) VALUES(?,?)`, group, name); err != nil {
+	_, err := s.db.Exec(`INSERT OR IGNORE INTO members(grp,account) VALUES(?,?)`, group, name)
+	s.cache.drop()
+	if err != nil {
 		return fmt.Errorf("accounts: group add: %w", err)
 	}
 	return nil
@@ -267,6 +276,7 @@ func (s *Store) AddToGroup(group, name string) error {
 // RemoveFromGroup ends name's membership of group.
 func (s *Store) RemoveFromGroup(group, name string) error {
 	res, err := s.db.Exec(`DELETE FROM members WHERE grp=? AND account=?`, group, name)
+	s.cache.drop()
 	if err != nil {
 		return fmt.Errorf("accounts: group del: %w", err)
 	}
@@ -345,8 +355,20 @@ func (s *Store) scanCreds(row *sql.Row, what string) (*Credentials, error) {
 
 // Lookup returns the verifiers of an account (names are case-insensitive,
 // as on Windows); the returned Name is the stored spelling.
+//
+// Answers are cached while the store file is unchanged (see credCache):
+// a handshake pays a stat and a header read instead of SQL queries, and
+// any change to the file, from any process, is seen by the next Lookup.
 func (s *Store) Lookup(name string) (*Credentials, error) {
-	return s.scanCreds(s.db.QueryRow(selectCreds+`WHERE name=?`, name), name)
+	cr, counter, cacheable := s.cache.get(s.path, name)
+	if cr != nil {
+		return cr, nil
+	}
+	cr, err := s.scanCreds(s.db.QueryRow(selectCreds+`WHERE name=?`, name), name)
+	if err == nil && cacheable {
+		s.cache.put(name, counter, cr)
+	}
+	return cr, err
 }
 
 // LookupUserHash finds the account whose RFC 7616 userhash for algorithm a
