@@ -73,8 +73,9 @@ type Acceptor struct {
 // for the two usages it serves, computed once in NewAcceptor.
 type serviceKey struct {
 	types.EncryptionKey
-	ticket *usageKeys // key usage 2; nil for RC4/DES3 (gokrb5 then)
-	pacKc  *macKey    // Kc of key usage 17; nil likewise
+	ticket  *usageKeys // key usage 2; nil for RC4/DES3 (gokrb5 then)
+	pacKc   *macKey    // Kc of key usage 17; nil likewise
+	tickets ticketCache
 }
 
 type keyID struct {
@@ -208,7 +209,9 @@ type Result struct {
 	// DelegatedCreds are the credentials in Delegated, decrypted (usually
 	// one forwarded TGT): what the service needs to act as the client.
 	DelegatedCreds []Credential
-	// PAC is the verified MS-PAC, nil when the ticket has none.
+	// PAC is the verified MS-PAC, nil when the ticket has none. It, and
+	// the slices of Client and SessionKey, are shared by the results of
+	// every request that sends the same ticket: read-only.
 	PAC *PAC
 	// ClientSeq and AcceptorSeq are the initial sequence numbers
 	// (RFC 4121 §4.2.2) of the two directions.
@@ -396,14 +399,20 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 		return nil, fmt.Errorf("%w (%s kvno %d etype %d)", ErrNoKey, principal, tkt.EncPart.KVNO, tkt.EncPart.EType)
 	}
 
-	// Ticket (key usage 2).
-	plain, err := a.decrypt(tkt.EncPart, svcKey.EncryptionKey, svcKey.ticket, usageTicket)
-	if err != nil {
-		return nil, fmt.Errorf("ticket: %w", err)
-	}
-	etp, err := parseEncTicketPart(plain, tkt.Realm)
-	if err != nil {
-		return nil, err
+	// Ticket (key usage 2): decrypted, parsed and its PAC verified once
+	// per ticket (see ticketCache); every check below runs per request.
+	known := svcKey.tickets.get(tkt.EncPart.Cipher)
+	var etp *encTicketPart
+	if known != nil {
+		etp = known.etp
+	} else {
+		plain, err := a.decrypt(tkt.EncPart, svcKey.EncryptionKey, svcKey.ticket, usageTicket)
+		if err != nil {
+			return nil, fmt.Errorf("ticket: %w", err)
+		}
+		if etp, err = parseEncTicketPart(plain, tkt.Realm); err != nil {
+			return nil, err
+		}
 	}
 	if !a.etypeOK(etp.Key.KeyType) {
 		return nil, fmt.Errorf("%w (session key etype %d)", ErrWeakEtype, etp.Key.KeyType)
@@ -420,7 +429,7 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	}
 
 	// Authenticator (key usage 11, in the session key).
-	plain, err = a.decrypt(req.Authenticator, etp.Key, a.sessionKeys(etp.Key, usageAuthenticator), usageAuthenticator)
+	plain, err := a.decrypt(req.Authenticator, etp.Key, a.sessionKeys(etp.Key, usageAuthenticator), usageAuthenticator)
 	if err != nil {
 		return nil, fmt.Errorf("authenticator: %w", err)
 	}
@@ -487,13 +496,17 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	}
 
 	// PAC (MS-PAC), verified with the service key.
-	pacBytes, err := findPAC(etp.AuthzData)
-	if err != nil {
-		return nil, err
-	}
-	if pacBytes != nil {
-		if res.PAC, err = verifyPAC(pacBytes, svcKey.EncryptionKey, svcKey.pacKc, a.allowWeak); err != nil {
+	if known != nil {
+		res.PAC = known.pac
+	} else {
+		pacBytes, err := findPAC(etp.AuthzData)
+		if err != nil {
 			return nil, err
+		}
+		if pacBytes != nil {
+			if res.PAC, err = verifyPAC(pacBytes, svcKey.EncryptionKey, svcKey.pacKc, a.allowWeak); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -510,6 +523,9 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 		if err := a.buildAPRep(res, auth, mechOID, framed); err != nil {
 			return nil, err
 		}
+	}
+	if known == nil {
+		svcKey.tickets.put(tkt.EncPart.Cipher, &openedTicket{etp: etp, pac: res.PAC})
 	}
 	return res, nil
 }

@@ -551,7 +551,9 @@ func readSPNEGOMechToken(t testing.TB, file string) []byte {
 // BenchmarkAccept: one full acceptance (ticket + authenticator decryption,
 // checksum, replay cache, AP-REP) per op, tokens built beforehand. All
 // tokens of a run share one ticket, as the tokens of one client do (a
-// ticket is reused for every new connection until it expires); "+PAC" adds
+// ticket is reused for every new connection until it expires, and the
+// acceptor decrypts it once: see ticketCache), except in "new-ticket",
+// where every token brings a ticket never seen; "+PAC" adds
 // an MIT-style PAC (client info, UPN, signatures) whose server signature is
 // verified with the service key. cpu-ns/op is the process's CPU time per
 // op (on a shared machine wall time measures the neighbours too):
@@ -568,6 +570,7 @@ func BenchmarkAccept(b *testing.B) {
 		{"aes256-sha384", etypeID.AES256_CTS_HMAC_SHA384_192, false},
 		{"aes256-sha1+PAC", etypeID.AES256_CTS_HMAC_SHA1_96, true},
 		{"aes256-sha384+PAC", etypeID.AES256_CTS_HMAC_SHA384_192, true},
+		{"aes256-sha1+PAC/new-ticket", etypeID.AES256_CTS_HMAC_SHA1_96, true},
 	} {
 		// one acceptor for every round of the sub-benchmark: its replay
 		// cache (allocated on first use) and derived-key cache warm, as a
@@ -589,6 +592,9 @@ func BenchmarkAccept(b *testing.B) {
 			}
 			toks := make([][]byte, b.N)
 			for i := range toks {
+				if strings.HasSuffix(c.name, "/new-ticket") {
+					f.ticket = nil // a ticket the acceptor has not seen: decrypted, parsed, PAC verified
+				}
 				toks[i] = f.token(b)
 			}
 			b.ReportAllocs()
