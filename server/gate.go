@@ -478,9 +478,14 @@ func (g *Gate) authenticateCredentials(w http.ResponseWriter, r *http.Request, s
 	switch out.res {
 	case resSuccess:
 		g.metrics.attempt(sc.Name(), "success")
-		g.log.Debug("authenticated", "scheme", sc.Name(), "user", out.user, "path", r.URL.Path, "remote", r.RemoteAddr)
-		for _, h := range out.header {
-			w.Header().Add(infoHeader(sc), h)
+		if g.log.Enabled(r.Context(), slog.LevelDebug) { // its arguments cost allocations even when off
+			g.log.Debug("authenticated", "scheme", sc.Name(), "user", out.user, "path", r.URL.Path, "remote", r.RemoteAddr)
+		}
+		if len(out.header) > 0 {
+			// a canonical key: Add would canonicalize "WWW-Authenticate", an allocation
+			k := infoHeader(sc)
+			hdr := w.Header()
+			hdr[k] = append(hdr[k], out.header...)
 		}
 		id := g.withGroups(w, r, st, out.id)
 		if id == nil {
@@ -522,12 +527,13 @@ func (g *Gate) authenticateCredentials(w http.ResponseWriter, r *http.Request, s
 	return nil, false
 }
 
-// infoHeader is where a scheme's success header goes.
+// infoHeader is where a scheme's success header goes (canonical keys:
+// see http.CanonicalHeaderKey).
 func infoHeader(sc scheme) string {
 	if sc.Name() == "Digest" {
 		return "Authentication-Info"
 	}
-	return "WWW-Authenticate"
+	return "Www-Authenticate"
 }
 
 func (g *Gate) challenges(r *http.Request, st *site, stale bool) []string {

@@ -141,7 +141,20 @@ func tokenHeader(scheme string, tok []byte) []string {
 	if tok == nil {
 		return []string{scheme}
 	}
-	return []string{scheme + " " + base64.StdEncoding.EncodeToString(tok)}
+	// one allocation for the value: the token encoded straight after the
+	// scheme, 48 bytes (64 characters) at a time
+	var sb strings.Builder
+	sb.Grow(len(scheme) + 1 + base64.StdEncoding.EncodedLen(len(tok)))
+	sb.WriteString(scheme)
+	sb.WriteByte(' ')
+	var chunk [64]byte
+	for len(tok) > 0 {
+		n := min(len(tok), 48)
+		base64.StdEncoding.Encode(chunk[:], tok[:n])
+		sb.Write(chunk[:base64.StdEncoding.EncodedLen(n)])
+		tok = tok[n:]
+	}
+	return []string{sb.String()}
 }
 
 func kerberosIdentity(res *krb.Result, r *http.Request) *Identity {
