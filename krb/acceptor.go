@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -66,7 +68,8 @@ type Acceptor struct {
 	subkey     bool
 	now        func() time.Time
 	rcache     ReplayCache
-	derived    derivedKeyCache // keys derived from session keys
+	derived    derivedKeyCache            // keys derived from session keys
+	hints      atomic.Pointer[apReqHints] // the last accepted ticket's service name
 }
 
 // serviceKey is a keytab key with, for the AES etypes, its derived keys
@@ -210,8 +213,8 @@ type Result struct {
 	// one forwarded TGT): what the service needs to act as the client.
 	DelegatedCreds []Credential
 	// PAC is the verified MS-PAC, nil when the ticket has none. It, and
-	// the slices of Client and SessionKey, are shared by the results of
-	// every request that sends the same ticket: read-only.
+	// the slices of Client, Service and SessionKey, are shared by the
+	// results of every request that sends the same ticket: read-only.
 	PAC *PAC
 	// ClientSeq and AcceptorSeq are the initial sequence numbers
 	// (RFC 4121 §4.2.2) of the two directions.
@@ -348,6 +351,8 @@ func decryptGokrb5(ed types.EncryptedData, key types.EncryptionKey, usage uint32
 // are this connection's channel bindings: a client that sent bindings must
 // match them; one that sent none is accepted (check Result.HasBindings or
 // call VerifyChannelBindings with required=true for Extended Protection).
+// The Result's ticket ciphertext is a slice of token: the caller hands
+// token over and does not change it afterwards.
 //
 // Steps (RFC 4120 §3.2.3, RFC 4121 §4.1): parse; pick the service key by
 // sname, realm, kvno and etype; decrypt the ticket and check its times;
@@ -369,7 +374,11 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 			return nil, err
 		}
 	}
-	req, err := ParseAPReq(der)
+	hints := a.hints.Load()
+	if hints == nil {
+		hints = &apReqHints{}
+	}
+	req, err := parseAPReq(der, hints)
 	if err != nil {
 		return nil, err
 	}
@@ -526,6 +535,9 @@ func (a *Acceptor) Accept(token []byte, cb *ChannelBindings) (*Result, error) {
 	}
 	if known == nil {
 		svcKey.tickets.put(tkt.EncPart.Cipher, &openedTicket{etp: etp, pac: res.PAC})
+	}
+	if tkt.Realm != hints.realm || !slices.Equal(tkt.SName.NameString, hints.sname) {
+		a.hints.Store(&apReqHints{sname: tkt.SName.NameString, realm: tkt.Realm})
 	}
 	return res, nil
 }

@@ -188,6 +188,12 @@ func readPrincipalLike(s *cryptobyte.String, tag uint8, out *types.PrincipalName
 //
 //	cipher [2] OCTET STRING }  (RFC 4120 §5.2.9)
 func readEncryptedData(s *cryptobyte.String, tag uint8, out *types.EncryptedData) bool {
+	return readEncryptedDataShared(s, tag, out, false)
+}
+
+// readEncryptedDataShared is readEncryptedData whose Cipher, when shared
+// is set, is a slice of the input instead of a copy.
+func readEncryptedDataShared(s *cryptobyte.String, tag uint8, out *types.EncryptedData, shared bool) bool {
 	var f, seq cryptobyte.String
 	if !s.ReadASN1(&f, ctx(tag)) || !f.ReadASN1(&seq, asn1.SEQUENCE) || !f.Empty() {
 		return false
@@ -207,7 +213,11 @@ func readEncryptedData(s *cryptobyte.String, tag uint8, out *types.EncryptedData
 	if !seq.ReadASN1(&g, ctx(2)) || !g.ReadASN1(&c, asn1.OCTET_STRING) || !g.Empty() || !seq.Empty() {
 		return false
 	}
-	out.Cipher = []byte(c)
+	if shared {
+		out.Cipher = c[:len(c):len(c)]
+	} else {
+		out.Cipher = []byte(c)
+	}
 	return true
 }
 

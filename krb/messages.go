@@ -59,6 +59,19 @@ type Ticket struct {
 // ParseAPReq decodes a bare AP-REQ (no GSS-API framing). It checks syntax
 // only: pvno, msg-type, tkt-vno, sizes, trailing bytes.
 func ParseAPReq(der []byte) (*APReq, error) {
+	return parseAPReq(der, nil)
+}
+
+// apReqHints are what Accept lets parseAPReq share instead of copy: the
+// ciphertexts stay slices of der (Accept's caller hands der over), and a
+// service name and realm equal to the last accepted ones are that
+// string data again.
+type apReqHints struct {
+	sname []string
+	realm string
+}
+
+func parseAPReq(der []byte, h *apReqHints) (*APReq, error) {
 	if len(der) > MaxTokenSize {
 		return nil, errTooLarge(len(der))
 	}
@@ -76,23 +89,29 @@ func ParseAPReq(der []byte) (*APReq, error) {
 		return nil, derErr("AP-REQ ap-options")
 	}
 	var f cryptobyte.String
-	if !seq.ReadASN1(&f, ctx(3)) || !parseTicket(&f, &r.Ticket) || !f.Empty() {
+	if !seq.ReadASN1(&f, ctx(3)) || !parseTicketHints(&f, &r.Ticket, h) || !f.Empty() {
 		return nil, derErr("AP-REQ ticket")
 	}
-	if !readEncryptedData(&seq, 4, &r.Authenticator) || !seq.Empty() {
+	if !readEncryptedDataShared(&seq, 4, &r.Authenticator, h != nil) || !seq.Empty() {
 		return nil, derErr("AP-REQ authenticator")
 	}
 	return r, nil
 }
 
-func parseTicket(s *cryptobyte.String, t *Ticket) bool {
+func parseTicket(s *cryptobyte.String, t *Ticket) bool { return parseTicketHints(s, t, nil) }
+
+func parseTicketHints(s *cryptobyte.String, t *Ticket, h *apReqHints) bool {
 	var body, seq cryptobyte.String
 	var v int32
+	var hint apReqHints
+	if h != nil {
+		hint = *h
+	}
 	return s.ReadASN1(&body, appTag(tagTicket)) && body.ReadASN1(&seq, asn1.SEQUENCE) && body.Empty() &&
 		readInt32(&seq, 0, &v) && v == pvno &&
-		readString(&seq, 1, &t.Realm) &&
-		readPrincipal(&seq, 2, &t.SName) &&
-		readEncryptedData(&seq, 3, &t.EncPart) && seq.Empty()
+		readStringLike(&seq, 1, &t.Realm, hint.realm) &&
+		readPrincipalLike(&seq, 2, &t.SName, hint.sname) &&
+		readEncryptedDataShared(&seq, 3, &t.EncPart, h != nil) && seq.Empty()
 }
 
 // Marshal encodes r as DER.
