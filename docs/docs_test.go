@@ -261,8 +261,10 @@ func stopGroup(t *testing.T, pgid int) {
 //   - "yaml": a whole server config, which `gatehouse serve --config FILE
 //     --check` must accept. The files it names (keytab, certificates, CRLs,
 //     password files, static roots) are made for the check: see fixtures.
-//   - "yaml fragment": part of a server config (top-level keys); decoded
-//     into the config with unknown keys refused, not validated.
+//   - "yaml fragment": part of a server config (top-level keys): decoded
+//     into the config with unknown keys refused, then completed with a
+//     listener and a site (anonymous and negotiate) when it has none, and
+//     checked with --check as a whole one.
 //   - "yaml client": a client.yaml, parsed as `gatehouse get` does.
 func TestConfigExamples(t *testing.T) {
 	n := 0
@@ -279,7 +281,17 @@ func TestConfigExamples(t *testing.T) {
 				dec.KnownFields(true)
 				if err := dec.Decode(&c); err != nil {
 					t.Errorf("%s: config fragment: %v\n%s", b, err, b.text)
+					continue
 				}
+				// completed with a listener and a site, it must pass --check too
+				whole := b
+				if len(c.Listen) == 0 {
+					whole.text += "listen: [{addr: 127.0.0.1:8080}]\n"
+				}
+				if len(c.Sites) == 0 {
+					whole.text += "sites: [{path: /, auth: [anonymous, negotiate]}]\n"
+				}
+				t.Run(strings.TrimPrefix(b.String(), "../"), func(t *testing.T) { checkConfig(t, whole) })
 			case b.has("client"):
 				if _, err := client.ParsePolicy([]byte(b.text)); err != nil {
 					t.Errorf("%s: client.yaml: %v\n%s", b, err, b.text)
