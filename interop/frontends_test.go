@@ -509,3 +509,82 @@ sites:
 		t.Errorf("anonymous through the proxy: %s %v", code, e.Headers)
 	}
 }
+
+// TestIdentityKeyRotation: gatehouse identity-key rotate, then SIGHUP: the
+// new key signs, the old one stays in the JWKS, and a token it signed
+// before still verifies (PyJWT).
+func TestIdentityKeyRotation(t *testing.T) {
+	k := testenv.NeedKDC(t)
+	env := kinit(t, k)
+	dir := t.TempDir()
+	gh := serve(t, dir, fmt.Sprintf(frontendConfig, k.Keytab), 1)
+	auth := gh.HTTP + "/_gatehouse/auth"
+	jwksURL := gh.HTTP + "/.well-known/gatehouse/jwks.json"
+	token := func() string {
+		_, _, hdrs := fetch(t, env, "-H", "X-Forwarded-Method: GET", "-H", "X-Forwarded-Uri: /krb/x", "-H", "X-Forwarded-Host: app.example.test",
+			"-H", "X-Forwarded-Proto: https", "--negotiate", "-u", ":", "-o", "/dev/null", auth)
+		for _, l := range strings.Split(hdrs, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "X-Gatehouse-Jwt-Assertion: "); ok && v != "" {
+				return v
+			}
+		}
+		t.Fatalf("no token:\n%s", hdrs)
+		return ""
+	}
+	kids := func() []string {
+		out, _ := run(t, nil, testenv.LookPath(t, "curl"), "-s", jwksURL)
+		var set struct {
+			Keys []struct {
+				Kid string `json:"kid"`
+			} `json:"keys"`
+		}
+		json.Unmarshal([]byte(out), &set)
+		var ids []string
+		for _, k := range set.Keys {
+			ids = append(ids, k.Kid)
+		}
+		return ids
+	}
+	before := kids()
+	old := token()
+	out, err := gh2(t, dir, "identity-key", "rotate", "--config", filepath.Join(dir, "gatehouse.yaml"))
+	if err != nil || len(before) != 1 {
+		t.Fatalf("rotate: %v %s (kids before %v)", err, out, before)
+	}
+	newKid := strings.TrimSpace(out)
+	gh.cmd.Process.Signal(syscall.SIGHUP)
+	var after []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if after = kids(); len(after) == 2 {
+			break
+		}
+	}
+	if len(after) != 2 || after[0] != newKid || after[1] != before[0] {
+		t.Fatalf("JWKS after rotation %v, want [%s %s]", after, newKid, before[0])
+	}
+	py := testenv.File(t, "/usr/bin/python3", "Debian's python3")
+	verify := `import jwt, sys
+c = jwt.PyJWKClient(sys.argv[1])
+t = sys.argv[2]
+print(jwt.get_unverified_header(t)["kid"], jwt.decode(t, c.get_signing_key_from_jwt(t).key, algorithms=["ES256"], audience="https://app.example.test", issuer="gatehouse")["sub"])`
+	for _, c := range []struct{ tok, kid string }{{old, before[0]}, {token(), newKid}} {
+		out, err := run(t, nil, py, "-c", verify, jwksURL, c.tok)
+		if err != nil || strings.TrimSpace(out) != c.kid+" alice@EXAMPLE.TEST" {
+			t.Errorf("PyJWT: %v %q, want kid %s", err, out, c.kid)
+		}
+	}
+}
+
+// gh2 runs a gatehouse command and returns its stdout only.
+func gh2(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Logf("gatehouse %v: %s", args, stderr.String())
+	}
+	return string(out), err
+}

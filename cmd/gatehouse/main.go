@@ -31,6 +31,8 @@ commands:
   get URL [-u USER[:PASS]] [--digest|--basic|--any] [-x PROXY -U USER[:PASS]] [-k] [-o FILE] [-v] [--json] …
   jobs add URL -o FILE [get's flags] | list | show ID | run [--once] | resume | complete | cancel | remove ID
                                    BITS-style background downloads (gatehouse jobs help)
+  identity-key rotate [--config FILE]
+                                   a new key signs the identity token; the old one is retired
   version                          version and build info
   help [COMMAND…] | help --man [COMMAND] | help --man-dir DIR
                                    usage of a command; the man pages (roff)
@@ -59,6 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdGet(args[1:], stdin, stdout, stderr)
 	case "jobs":
 		return cmdJobs(args[1:], stdin, stdout, stderr)
+	case "identity-key":
+		return cmdIdentityKey(args[1:], stdout, stderr)
 	case "version", "--version":
 		printVersion(stdout)
 		return 0
