@@ -447,3 +447,31 @@ func structKeys(t reflect.Type, prefix string, out map[string]bool) {
 		}
 	}
 }
+
+// TestIndexed: every page of docs/ is linked from the manual's index and
+// from the README's list of where to go next.
+func TestIndexed(t *testing.T) {
+	pages, err := filepath.Glob("*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		if p == "README.md" {
+			continue
+		}
+		if !strings.Contains(string(index), "]("+p+")") {
+			t.Errorf("docs/README.md does not link %s", p)
+		}
+		if !strings.Contains(string(readme), "](docs/"+p+")") {
+			t.Errorf("README.md does not link docs/%s", p)
+		}
+	}
+}
