@@ -40,6 +40,23 @@ var manSummary = map[string]string{
 	"jobs":     "BITS-style background downloads and uploads",
 	"version":  "print Gatehouse's version and build information",
 	"help":     "print the usage of a command, or its man page",
+
+	"identity-key": "rotate the key that signs Gatehouse's identity tokens",
+}
+
+// summary is the NAME line of cmd's page: manSummary's, else the first
+// sentence of its help text's description.
+func summary(cmd string) string {
+	if s, ok := manSummary[cmd]; ok {
+		return s
+	}
+	_, desc, _ := strings.Cut(help[cmd], "\n\n")
+	desc, _, _ = strings.Cut(desc, "\n\n")
+	desc = strings.Join(strings.Fields(desc), " ")
+	if i := strings.Index(desc, ". "); i >= 0 {
+		desc = desc[:i]
+	}
+	return strings.TrimSuffix(desc, ".")
 }
 
 // manCommands are the commands that get a page of their own: the help
@@ -103,11 +120,11 @@ func manPage(cmd string) string {
 	var b strings.Builder
 	name := manName(cmd)
 	fmt.Fprintf(&b, ".TH %s 1 \"\" \"gatehouse %s\" \"Gatehouse Manual\"\n", roffQuote(strings.ToUpper(name)), roffEscape(version))
-	fmt.Fprintf(&b, ".nh\n.SH NAME\n%s \\- %s\n", roffEscape(name), roffEscape(manSummary[cmd]))
+	fmt.Fprintf(&b, ".nh\n.SH NAME\n%s \\- %s\n", roffEscape(name), roffEscape(summary(cmd)))
 	manText(&b, help[cmd], "DESCRIPTION")
 	var subs []string
 	for k := range help {
-		if rest, ok := strings.CutPrefix(k, cmd+" "); ok && cmd != "" && rest != "" {
+		if rest, ok := strings.CutPrefix(k, cmd+" "); ok && cmd != "" && rest != "" && help[k] != help[cmd] {
 			subs = append(subs, k)
 		}
 	}

@@ -27,6 +27,9 @@ func TestManPages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if summary(cmd) == "" {
+			t.Errorf("%s: no NAME line (add the command to manSummary)", page)
+		}
 		var out bytes.Buffer
 		if code := run(append([]string{"help", "--man"}, strings.Fields(cmd)...), nil, &out, &stderr); code != 0 || !bytes.Equal(out.Bytes(), b) {
 			t.Errorf("help --man %s (%d) differs from the page --man-dir wrote", cmd, code)
