@@ -211,6 +211,13 @@ func (fa *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "400 Bad Request: the original URI does not parse", http.StatusBadRequest)
 		return
 	}
+	// an original path the application may read differently is refused,
+	// as for requests the Gate serves itself (pathcheck.go)
+	if why := pathProblem(u.EscapedPath()); why != "" {
+		g.log.Info("ambiguous path refused", "reason", why, "path", o.uri, "remote", r.RemoteAddr, "via", "forward_auth")
+		http.Error(w, "400 Bad Request: "+why, http.StatusBadRequest)
+		return
+	}
 	st := g.match(u.Path)
 	if st == nil {
 		http.Error(w, "404 Not Found: no site for the original path", http.StatusNotFound)
