@@ -475,3 +475,78 @@ func TestIndexed(t *testing.T) {
 		}
 	}
 }
+
+var (
+	codeSpanRE = regexp.MustCompile("`(gatehouse [^`]+)`")
+	wordRE     = regexp.MustCompile(`^[a-z][a-z-]*$`)
+	flagRE     = regexp.MustCompile(`^--?([A-Za-z][A-Za-z0-9-]*)(=.*)?$`)
+)
+
+// TestCommandLines: every `gatehouse …` command line of the manual, in
+// shell blocks (run or not) and in code spans, names a command that
+// exists and only flags that its --help lists.
+func TestCommandLines(t *testing.T) {
+	helpOf := map[string]string{}
+	usage := func(path []string) string {
+		k := strings.Join(path, " ")
+		if h, ok := helpOf[k]; ok {
+			return h
+		}
+		out, _ := exec.Command(bin, append(append([]string{}, path...), "--help")...).Output()
+		helpOf[k] = string(out)
+		return helpOf[k]
+	}
+	root := usage(nil)
+	check := func(where, line string) {
+		i := strings.Index(line, "gatehouse ")
+		if i < 0 || i > 0 && !strings.ContainsRune(" \t|;&($`'", rune(line[i-1])) {
+			return
+		}
+		words := strings.Fields(line[i+len("gatehouse "):])
+		var path []string
+		for len(words) > 0 && wordRE.MatchString(words[0]) && len(path) < 2 {
+			if len(path) == 0 && !strings.Contains(root, "\n  "+words[0]+" ") {
+				if strings.Contains(root, words[0]) {
+					break
+				}
+				t.Errorf("%s: `gatehouse %s`: no such command", where, words[0])
+				return
+			}
+			path = append(path, words[0])
+			words = words[1:]
+		}
+		if len(path) == 0 {
+			return
+		}
+		text := usage(path)
+		for _, w := range words {
+			if strings.ContainsAny(w[:1], "|;&<>#)") || w == "--" {
+				break
+			}
+			m := flagRE.FindStringSubmatch(w)
+			if m == nil {
+				continue
+			}
+			if !regexp.MustCompile(`(^|[^A-Za-z0-9-])--?` + regexp.QuoteMeta(m[1]) + `([^A-Za-z0-9-]|$)`).MatchString(text) {
+				t.Errorf("%s: `gatehouse %s … %s`: not a flag in `gatehouse %s --help`", where, strings.Join(path, " "), w, strings.Join(path, " "))
+			}
+		}
+	}
+	for _, file := range manual(t) {
+		for _, b := range blocks(t, file) {
+			if b.lang() != "sh" {
+				continue
+			}
+			for n, line := range strings.Split(b.text, "\n") {
+				check(fmt.Sprintf("%s:%d", b.file, b.line+1+n), line)
+			}
+		}
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range codeSpanRE.FindAllStringSubmatch(string(text), -1) {
+			check(file, m[1])
+		}
+	}
+}
