@@ -269,6 +269,7 @@ func (l *hashLimiter) acquire(ctx context.Context) error {
 // release gives the slot back and, when a burst has just ended, schedules
 // the return of its memory to the OS.
 func (l *hashLimiter) release() {
+	<-l.slots
 	l.mu.Lock()
 	l.running--
 	if l.running == 0 && l.sinceFree >= hashFreeAfter && !l.freeScheduled {
@@ -276,16 +277,21 @@ func (l *hashLimiter) release() {
 		time.AfterFunc(max(0, time.Until(l.lastFree.Add(hashFreeEvery))), l.free)
 	}
 	l.mu.Unlock()
-	<-l.slots
 }
 
+// free returns the heap to the OS once the limiter is idle: nothing
+// hashing, no slot taken, nobody waiting. A release can leave running at 0
+// for an instant while a waiter is about to take the slot; freeing then
+// would leave the rest of the burst's memory behind, so while anything is
+// in flight free tries again later instead.
 func (l *hashLimiter) free() {
 	l.mu.Lock()
-	l.freeScheduled = false
-	if l.running > 0 { // still busy: the next release that ends the burst schedules again
+	if l.running > 0 || len(l.slots) > 0 || len(l.waiting) > 0 {
+		time.AfterFunc(hashFreeEvery, l.free) // still scheduled
 		l.mu.Unlock()
 		return
 	}
+	l.freeScheduled = false
 	l.sinceFree, l.lastFree = 0, time.Now()
 	l.mu.Unlock()
 	l.freeOSMemory()

@@ -104,3 +104,31 @@ func TestBasicBusy(t *testing.T) {
 		t.Fatalf("login once free: %d", w.Code)
 	}
 }
+
+// A burst's end seen while a waiter is still queued does not free then
+// (the waiter's derivation would be left behind): free waits until the
+// limiter is idle.
+func TestHashLimiterFreesWhenIdle(t *testing.T) {
+	l := newHashLimiter(hashFreeAfter)
+	freed := make(chan struct{}, 10)
+	l.freeOSMemory = func() { freed <- struct{}{} }
+	for range hashFreeAfter {
+		l.acquire(context.Background())
+	}
+	l.waiting <- struct{}{} // someone queued
+	for range hashFreeAfter {
+		l.release()
+	}
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-freed:
+		t.Fatal("freed while a request was waiting")
+	default:
+	}
+	<-l.waiting
+	select {
+	case <-freed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not freed once idle")
+	}
+}
