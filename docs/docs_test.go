@@ -550,3 +550,58 @@ func TestCommandLines(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickStartBrowser is the README quick start's browser step: a real
+// browser (Chromium's headless shell, the credentials in the URL since it
+// cannot show a sign-in dialog) on /whoami of the embedded default, after
+// `gatehouse accounts add alice`, shows the page naming alice.
+func TestQuickStartBrowser(t *testing.T) {
+	chrome := testenv.File(t, "/usr/lib/chromium/chromium-headless-shell", "Debian's chromium-headless-shell")
+	testenv.DefaultPorts(t)
+	dir := t.TempDir()
+	add := exec.Command(bin, "accounts", "add", "alice", "--password-stdin", "--group", "Admins")
+	add.Dir, add.Stdin = dir, strings.NewReader("alice-password\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("accounts add: %v\n%s", err, out)
+	}
+	srv := exec.Command(bin, "serve")
+	srv.Dir = dir
+	log, err := os.Create(filepath.Join(dir, "gatehouse.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	srv.Stderr = log
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(log.Name())
+			t.Logf("server log:\n%s", b)
+		}
+	}()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if b, _ := os.ReadFile(log.Name()); bytes.Count(b, []byte("msg=listening")) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gatehouse serve did not start")
+		}
+	}
+	for _, u := range []string{"http://alice:alice-password@localhost:8080/whoami", "https://alice:alice-password@localhost:8443/whoami"} {
+		out, err := exec.Command(chrome, "--no-sandbox", "--user-data-dir="+t.TempDir(), "--ignore-certificate-errors",
+			"--disable-background-networking", "--disable-component-update", "--no-first-run", "--dump-dom", u).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if m := regexp.MustCompile(`<td id="scheme">([A-Za-z]+)</td>`).FindStringSubmatch(string(out)); m != nil {
+			t.Logf("%s: signed in with %s", u, m[1])
+		}
+		if !strings.Contains(string(out), "<h1>alice</h1>") || !strings.Contains(string(out), "Admins") {
+			t.Errorf("%s: the page does not show alice and her group:\n%s", u, out)
+		}
+	}
+}
