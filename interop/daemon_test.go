@@ -466,6 +466,7 @@ func TestHelpEverywhere(t *testing.T) {
 		{"jobs", "--help"}, {"jobs", "add", "--help"}, {"jobs", "list", "--help"}, {"jobs", "run", "--help"},
 		{"jobs", "show", "--help"}, {"jobs", "resume", "--help"}, {"jobs", "complete", "--help"},
 		{"jobs", "cancel", "--help"}, {"jobs", "remove", "--help"},
+		{"identity-key", "--help"}, {"identity-key", "rotate", "--help"},
 	} {
 		out, err := exec.Command(bin, args...).Output()
 		if err != nil {
