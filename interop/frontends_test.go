@@ -96,7 +96,7 @@ func startDaemon(t *testing.T, env []string, name string, args ...string) *syncB
 }
 
 // echoApp starts testdata/echoapp.py and returns its port.
-func echoApp(t *testing.T, k testenv.KDC, jwksURL, audience string) int {
+func echoApp(t *testing.T, k testenv.KDC, jwksURL, audience string, env ...string) int {
 	t.Helper()
 	py := testenv.File(t, "/usr/bin/python3", "Debian's python3")
 	if err := exec.Command(py, "-c", "import jwt, cryptography").Run(); err != nil {
@@ -104,7 +104,7 @@ func echoApp(t *testing.T, k testenv.KDC, jwksURL, audience string) int {
 	}
 	testenv.LookPath(t, "kvno")
 	cmd := exec.Command(py, "testdata/echoapp.py", jwksURL, audience, "HTTP/elsewhere")
-	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+k.Krb5Conf)
+	cmd.Env = append(append(os.Environ(), "KRB5_CONFIG="+k.Krb5Conf), env...)
 	out, _ := cmd.StdoutPipe()
 	log := &syncBuffer{mu: make(chan struct{}, 1)}
 	cmd.Stderr = log
@@ -251,6 +251,10 @@ type echoed struct {
 		RC  int    `json:"rc"`
 		Out string `json:"out"`
 	} `json:"kvno"`
+	Curl *struct {
+		RC  int    `json:"rc"`
+		Out string `json:"out"`
+	} `json:"curl"`
 }
 
 func (e echoed) header(k string) string {
@@ -477,9 +481,18 @@ print(jwt.decode(t, c.get_signing_key_from_jwt(t).key, algorithms=["ES256"], aud
 func TestProxyIdentityToken(t *testing.T) {
 	k := testenv.NeedKDC(t)
 	env := kinit(t, k)
+	// a second service, HTTP/elsewhere, that the app reaches as the user
+	other := serve(t, t.TempDir(), `
+state_dir: ./state
+accounts: ./gatehouse.db
+listen: [{addr: 127.0.0.1:0}]
+kerberos: {keytab: `+k.OtherKeytab+`}
+sites: [{path: /, auth: [negotiate]}]
+`, 1)
+	otherURL := fmt.Sprintf("http://elsewhere:%d/", other.port(t))
 	ghPort := freePort(t)
 	base := fmt.Sprintf("http://localhost:%d", ghPort)
-	app := echoApp(t, k, fmt.Sprintf("http://127.0.0.1:%d/.well-known/gatehouse/jwks.json", ghPort), base)
+	app := echoApp(t, k, fmt.Sprintf("http://127.0.0.1:%d/.well-known/gatehouse/jwks.json", ghPort), base, "OTHER_URL="+otherURL)
 	dir := t.TempDir()
 	addAccount(t, dir, "alice", "alicepw")
 	serve(t, dir, fmt.Sprintf(`
@@ -503,6 +516,9 @@ sites:
 	}
 	if e.Kvno == nil || e.Kvno.RC != 0 || !strings.Contains(e.Kvno.Out, "HTTP/elsewhere@EXAMPLE.TEST: kvno") {
 		t.Errorf("kvno with the delegated ccache %q: %+v", e.header("X-Remote-Ccache"), e.Kvno)
+	}
+	if e.Curl == nil || e.Curl.RC != 0 || !strings.Contains(e.Curl.Out, `"user": "alice@EXAMPLE.TEST"`) {
+		t.Errorf("curl --negotiate to %s with the delegated ccache: %+v", otherURL, e.Curl)
 	}
 	code, e, _ = fetch(t, nil, append(spoof, base+"/public")...)
 	if code != "200" || e.header("X-Remote-User") != "" || e.header("X-Gatehouse-Jwt-Assertion") != "" || e.header("X-Remote-Ccache") != "" {

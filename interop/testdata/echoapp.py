@@ -4,7 +4,8 @@ It answers every request with JSON: the method, path and headers it
 received; the claims of X-Gatehouse-Jwt-Assertion once PyJWT has verified
 it against Gatehouse's JWKS (ES256, issuer, audience); and, when the request
 names a delegated credential cache in X-Remote-Ccache, what `kvno SPN`
-printed when run with KRB5CCNAME set to it (the app acting as the user).
+printed when run with KRB5CCNAME set to it (the app acting as the user),
+and, when OTHER_URL is set, what `curl --negotiate` got from it so.
 
 usage: echoapp.py JWKS_URL AUDIENCE SPN   (prints its port, then serves)
 """
@@ -37,6 +38,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             env = dict(os.environ, KRB5CCNAME="FILE:" + cc)
             p = subprocess.run(["kvno", spn], env=env, capture_output=True, text=True)
             out["kvno"] = {"rc": p.returncode, "out": p.stdout + p.stderr}
+            other = os.environ.get("OTHER_URL")  # http://elsewhere:PORT/ (HTTP/elsewhere)
+            if other:
+                host_port = other.split("/")[2]
+                port = host_port.split(":")[1]
+                p = subprocess.run(["curl", "-s", "--negotiate", "-u", ":", "--resolve", "elsewhere:%s:127.0.0.1" % port,
+                                    "-H", "Accept: application/json", other], env=env, capture_output=True, text=True)
+                out["curl"] = {"rc": p.returncode, "out": p.stdout + p.stderr}
         body = json.dumps(out).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
