@@ -5,7 +5,9 @@ import (
 	"crypto/md5"
 	"crypto/rc4"
 	"encoding/binary"
+	"hash"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/md4"
 )
@@ -17,13 +19,50 @@ func NTHash(password string) []byte {
 	return h.Sum(nil)
 }
 
+// A handshake computes a dozen HMAC-MD5s; hmac.New would allocate two
+// MD5 states and the pads for each. hmacMD5 does RFC 2104 itself with a
+// pooled MD5 and pad (TestHMACMD5 checks it against crypto/hmac).
 func hmacMD5(key []byte, data ...[]byte) []byte {
-	m := hmac.New(md5.New, key)
-	for _, d := range data {
-		m.Write(d)
+	st := md5Pool.Get().(*md5State)
+	k := key
+	if len(k) > md5.BlockSize {
+		st.h.Reset()
+		st.h.Write(k)
+		k = st.h.Sum(st.sum[:0])
 	}
-	return m.Sum(nil)
+	for i := range st.pad {
+		st.pad[i] = 0x36
+		if i < len(k) {
+			st.pad[i] ^= k[i]
+		}
+	}
+	st.h.Reset()
+	st.h.Write(st.pad[:])
+	for _, d := range data {
+		st.h.Write(d)
+	}
+	inner := st.h.Sum(st.sum[:0])
+	for i := range st.pad {
+		st.pad[i] ^= 0x36 ^ 0x5c
+	}
+	st.h.Reset()
+	st.h.Write(st.pad[:])
+	st.h.Write(inner)
+	out := st.h.Sum(make([]byte, 0, md5.Size))
+	clear(st.pad[:])
+	clear(st.sum[:])
+	st.h.Reset()
+	md5Pool.Put(st)
+	return out
 }
+
+type md5State struct {
+	h   hash.Hash
+	pad [md5.BlockSize]byte
+	sum [md5.Size]byte
+}
+
+var md5Pool = sync.Pool{New: func() any { return &md5State{h: md5.New()} }}
 
 // NTOWFv2 is HMAC_MD5(NTHash, UNICODE(Uppercase(user) || domain)) (§3.3.2).
 func NTOWFv2(ntHash []byte, user, domain string) []byte {
@@ -91,11 +130,22 @@ type Session struct {
 	recvSeal    *rc4.Cipher
 	sendSeq     uint32
 	recvSeq     uint32
+	client      bool // which direction is "send"; the keys are derived on first use
 }
 
 // newSession derives the keys; client tells which direction is "send".
+// HTTP authentication uses them only for SPNEGO's mechListMIC, so they
+// are derived when first needed (Sign, Verify), not in every handshake.
 func newSession(exported []byte, flags uint32, client bool) *Session {
-	s := &Session{ExportedKey: exported, flags: flags}
+	return &Session{ExportedKey: exported, flags: flags, client: client}
+}
+
+// derive computes the signing and sealing keys (§3.4.5.2, §3.4.5.3) once.
+func (s *Session) derive() {
+	if s.sendSign != nil {
+		return
+	}
+	exported, flags, client := s.ExportedKey, s.flags, s.client
 	cs, ss := md5Of(exported, []byte(clientSignMagic)), md5Of(exported, []byte(serverSignMagic))
 	sealKey := exported
 	switch {
@@ -113,7 +163,6 @@ func newSession(exported []byte, flags uint32, client bool) *Session {
 	} else {
 		s.sendSign, s.recvSign, s.sendSeal, s.recvSeal = ss, cs, sc, cc
 	}
-	return s
 }
 
 // mac is the NTLMSSP_MESSAGE_SIGNATURE with extended session security
@@ -135,6 +184,7 @@ func (s *Session) mac(signKey []byte, seal *rc4.Cipher, seq uint32, msg []byte) 
 
 // Sign returns the MAC of msg for the peer and advances the sequence.
 func (s *Session) Sign(msg []byte) []byte {
+	s.derive()
 	m := s.mac(s.sendSign, s.sendSeal, s.sendSeq, msg)
 	s.sendSeq++
 	return m
@@ -142,6 +192,7 @@ func (s *Session) Sign(msg []byte) []byte {
 
 // Verify checks the peer's MAC of msg and advances the sequence.
 func (s *Session) Verify(msg, sig []byte) bool {
+	s.derive()
 	want := s.mac(s.recvSign, s.recvSeal, s.recvSeq, msg)
 	s.recvSeq++
 	return hmac.Equal(want, sig)

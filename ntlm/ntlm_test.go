@@ -2,6 +2,8 @@ package ntlm
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"testing"
@@ -317,6 +319,23 @@ func TestVerifyHook(t *testing.T) {
 		_, err := srv.Authenticate(auth)
 		if (err == nil) != (pw == "alicepw") {
 			t.Errorf("%s: %v", pw, err)
+		}
+	}
+}
+
+// TestHMACMD5: the pooled HMAC-MD5 is crypto/hmac's, for keys shorter
+// than, as long as and longer than the MD5 block, data in parts.
+func TestHMACMD5(t *testing.T) {
+	for _, kl := range []int{0, 16, 63, 64, 65, 200} {
+		key := bytes.Repeat([]byte{byte(kl)}, kl)
+		for _, parts := range [][][]byte{nil, {[]byte("a")}, {[]byte("user"), nil, bytes.Repeat([]byte("x"), 300)}} {
+			m := hmac.New(md5.New, key)
+			for _, p := range parts {
+				m.Write(p)
+			}
+			if got, want := hmacMD5(key, parts...), m.Sum(nil); !bytes.Equal(got, want) {
+				t.Fatalf("key of %d, %d parts: %x, want %x", kl, len(parts), got, want)
+			}
 		}
 	}
 }
