@@ -31,6 +31,7 @@ state_dir: ./state
 accounts: ./gatehouse.db
 listen: [{addr: 127.0.0.1:0}]
 cluster: {redis: %q}
+identity_token: {issuer: fleet}
 kerberos: {keytab: %s}
 ntlm: {domain: EXAMPLE}
 sites:
@@ -115,6 +116,13 @@ func TestClusterSharedState(t *testing.T) {
 	r := testenv.StartRedis(t)
 	a, b := clusterInstance(t, k, "redis://"+r.Addr+"/0"), clusterInstance(t, k, "redis://"+r.Addr+"/0")
 	lb := haproxy(t, hostPort(a.HTTP), hostPort(b.HTTP))
+
+	// The identity-token key is the fleet's: both publish the same JWKS.
+	ja, errA := run(t, nil, curl, "-sf", a.HTTP+"/.well-known/gatehouse/jwks.json")
+	jb, errB := run(t, nil, curl, "-sf", b.HTTP+"/.well-known/gatehouse/jwks.json")
+	if errA != nil || errB != nil || ja != jb || !strings.Contains(ja, `"kid"`) {
+		t.Fatalf("JWKS of A and B differ or are missing: %v %v\n%s\n%s", errA, errB, ja, jb)
+	}
 
 	// Kerberos: one token, A then B.
 	tok, err := run(t, env, py, "-c", mitToken)

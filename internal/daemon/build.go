@@ -205,7 +205,7 @@ func build(cfg *config.Config, log *slog.Logger, rcache *krb.MemoryReplayCache, 
 			}
 		}
 	}
-	tokens, ccaches, err := frontEnds(cfg, stateDir, log, dry)
+	tokens, ccaches, err := frontEnds(cfg, stateDir, redis, log, dry)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gatehouse-auth/gatehouse/cluster"
 	"github.com/gatehouse-auth/gatehouse/config"
 	"github.com/gatehouse-auth/gatehouse/identitytoken"
 	"github.com/gatehouse-auth/gatehouse/server"
@@ -19,7 +21,11 @@ import (
 
 // frontEnds builds the identity token signer and the delegated
 // credentials directory, when configured. dry creates no file.
-func frontEnds(cfg *config.Config, stateDir string, log *slog.Logger, dry bool) (*identitytoken.Signer, *server.CcacheDir, error) {
+//
+// With cluster.redis and no identity_token.key, the signing keys come
+// from the shared secret "identity" (made by the first instance), so every
+// instance signs with the same key and publishes the same JWKS.
+func frontEnds(cfg *config.Config, stateDir string, redis *cluster.Store, log *slog.Logger, dry bool) (*identitytoken.Signer, *server.CcacheDir, error) {
 	var tokens *identitytoken.Signer
 	if it := cfg.IdentityToken; it != nil {
 		var keys []*ecdsa.PrivateKey
@@ -27,6 +33,8 @@ func frontEnds(cfg *config.Config, stateDir string, log *slog.Logger, dry bool) 
 		switch path := filepath.Join(stateDir, "identity.key"); {
 		case it.Key != "":
 			keys, err = identitytoken.LoadKeys(cfg.Path(it.Key))
+		case redis != nil && !dry:
+			keys, err = sharedIdentityKeys(redis)
 		case dry:
 			if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
 				var k *ecdsa.PrivateKey
@@ -87,4 +95,27 @@ func withFrontEnds(cfg *config.Config, gate *server.Gate, tokens *identitytoken.
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// sharedIdentityKeys turns the cluster's "identity" secrets (newest
+// first) into P-256 signing keys: each 32-byte secret is hashed with a
+// counter until it is a valid scalar (a random one almost always is).
+func sharedIdentityKeys(redis *cluster.Store) ([]*ecdsa.PrivateKey, error) {
+	secrets, err := sharedSecrets(redis, "identity")
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]*ecdsa.PrivateKey, 0, len(secrets))
+	for _, sec := range secrets {
+		var k *ecdsa.PrivateKey
+		for i := byte(0); k == nil; i++ {
+			h := sha256.Sum256(append(append([]byte("gatehouse identity key:"), i), sec...))
+			k, _ = ecdsa.ParseRawPrivateKey(elliptic.P256(), h[:])
+			if i == 255 {
+				return nil, errors.New("daemon: no P-256 key from the shared identity secret")
+			}
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
