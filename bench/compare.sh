@@ -6,7 +6,8 @@
 # and gokrb5's own SPNEGO handler (../shared/anchors/gokrb5-server) in mode
 # krb. Prints req/s, p50/p99 and server CPU per request for each (and the
 # load generator's, lg_us/req: when it is near the server's, the load
-# generator bounds req/s, not the server), Gatehouse's
+# generator bounds req/s, not the server; and the failed requests, err),
+# Gatehouse's
 # req/s ratio to Apache, Gatehouse's CPU ratio to bare net/http (open) and
 # to its own anonymous request (krb), and writes bench/results/<time>.txt.
 #
@@ -82,7 +83,7 @@ start_others() { # $1: taskset prefix; bare net/http and gokrb5 under the same p
 {
   echo "# Gatehouse vs Apache httpd + mod_auth_gssapi, $(date -u +%FT%TZ), $(nproc) cores"
   echo "# rerun: D=$D SETUPS='$SETUPS' MODES='$MODES' bench/compare.sh"
-  printf '%-7s %-5s %-10s %10s %9s %9s %12s %10s\n' setup mode server req/s p50_ms p99_ms cpu_us/req lg_us/req
+  printf '%-7s %-5s %-10s %10s %9s %9s %12s %10s %6s\n' setup mode server req/s p50_ms p99_ms cpu_us/req lg_us/req err
 } | tee "$OUT"
 
 for setup in $SETUPS; do
@@ -122,13 +123,13 @@ def g(*ks):
 rps = g("rps")
 cpu = g("server_cpu_pct") / 100 * 1e6 / rps if rps else float("nan")
 lg = g("loadgen_cpu_pct") / 100 * 1e6 / rps if rps else float("nan")
-print("%.0f %.2f %.2f %.1f %.1f" % (rps, g("p50_ms"), g("p99_ms"), cpu, lg))
+print("%.0f %.2f %.2f %.1f %.1f %d" % (rps, g("p50_ms"), g("p99_ms"), cpu, lg, r.get("errors", -1)))
 PY
 )
-      read -r r p50 p99 cpu lg <<<"$line"
+      read -r r p50 p99 cpu lg err <<<"$line"
       rps[$server]=$r; cpus[$server]=$cpu
       [[ $mode == open && $server == gatehouse ]] && gh_open_cpu=$cpu
-      printf '%-7s %-5s %-10s %10s %9s %9s %12s %10s\n' "$setup" "$mode" "$server" "$r" "$p50" "$p99" "$cpu" "$lg" | tee -a "$OUT"
+      printf '%-7s %-5s %-10s %10s %9s %9s %12s %10s %6s\n' "$setup" "$mode" "$server" "$r" "$p50" "$p99" "$cpu" "$lg" "$err" | tee -a "$OUT"
     done
     python3 -c "import sys; a,g=float(sys.argv[1]),float(sys.argv[2]); print('%-7s %-5s ratio      %10.2fx' % (sys.argv[3], sys.argv[4], g/a if a else float('nan')))" \
       "${rps[apache]}" "${rps[gatehouse]}" "$setup" "$mode" | tee -a "$OUT"
