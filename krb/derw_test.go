@@ -142,3 +142,23 @@ func TestDERWriterAuthenticator(t *testing.T) {
 		}
 	}
 }
+
+// FuzzKerberosTime: whatever the fast path accepts, cryptobyte accepts
+// as the same instant (the authenticator's ctime is a ticket holder's to
+// choose).
+func FuzzKerberosTime(f *testing.F) {
+	f.Add([]byte("20261130120000Z"))
+	f.Add([]byte("20240229235959Z"))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var fast, slow time.Time
+		if !kerberosTime(v, &fast) {
+			return
+		}
+		var b cryptobyte.Builder
+		b.AddASN1(asn1.GeneralizedTime, func(b *cryptobyte.Builder) { b.AddBytes(v) })
+		der := cryptobyte.String(b.BytesOrPanic())
+		if !der.ReadASN1GeneralizedTime(&slow) || !fast.Equal(slow) {
+			t.Fatalf("%q: fast %v, cryptobyte %v", v, fast, slow)
+		}
+	})
+}
