@@ -65,3 +65,40 @@ func TestLookupCacheSeesOtherWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupCacheConcurrent (run with -race): lookups from many goroutines
+// while the password changes; after the change every lookup sees it.
+func TestLookupCacheConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := Open(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Add("bob", "one", nil); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 50 {
+				if _, err := s.Lookup("bob"); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	if err := s.SetPassword("bob", "two"); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := s.Lookup("BOB"); err != nil || !bytes.Equal(c.NTHash, NTHash("two")) {
+		t.Fatalf("after the change: %v %+v", err, c)
+	}
+}
