@@ -27,12 +27,16 @@ type credCache struct {
 	fi      os.FileInfo // f's identity
 	counter uint32
 	m       map[string]*Credentials // by ASCII-lowercased name (COLLATE NOCASE)
+	closed  bool                    // the store is closed: nothing is opened again
 }
 
 // version checks the file and returns its change counter; ok is false when
 // the file cannot be checked or is not in rollback-journal mode. A change
 // empties the cache. Called with c.mu held.
 func (c *credCache) version(path string) (counter uint32, ok bool) {
+	if c.closed {
+		return 0, false
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, false
@@ -105,7 +109,7 @@ func (c *credCache) close() {
 		c.f.Close()
 		c.f = nil
 	}
-	c.m = nil
+	c.m, c.closed = nil, true
 	c.mu.Unlock()
 }
 

@@ -102,3 +102,26 @@ func TestLookupCacheConcurrent(t *testing.T) {
 		t.Fatalf("after the change: %v %+v", err, c)
 	}
 }
+
+// TestLookupAfterClose: a lookup still in flight when the store closes
+// (a reload) fails and does not open the file again.
+func TestLookupAfterClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := Open(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("carol", "pw", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup("carol"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := s.Lookup("carol"); err == nil {
+		t.Fatal("lookup in a closed store succeeded")
+	}
+	if s.cache.f != nil {
+		t.Fatal("the closed store's file was opened again")
+	}
+}
