@@ -22,8 +22,9 @@ import (
 //
 // Keys live in the state directory, in session.keys: one base64 key per
 // line, the first seals, every line opens. To rotate, put a new key on the
-// first line and restart; drop the old line once sessionLifetime has passed
-// (cookies sealed with it have expired by then).
+// first line and reload (the daemon's SIGHUP) or restart; drop the old line
+// once sessionLifetime has passed (cookies sealed with it have expired by
+// then).
 
 // DefaultSessionLifetime is how long a session cookie is good for.
 const DefaultSessionLifetime = 8 * time.Hour
