@@ -28,6 +28,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,6 +78,10 @@ type Options struct {
 	URL string
 	// Password overrides the URL's (the daemon passes REDIS_PASSWORD).
 	Password string
+	// RootCAs verify a rediss:// server's certificate (cluster.ca_file);
+	// nil means the system's CAs (SSL_CERT_FILE and SSL_CERT_DIR honoured).
+	// Set with a redis:// URL it is an error: the caller meant TLS.
+	RootCAs *x509.CertPool
 	// Timeout bounds each call; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Prefix starts every key; "" means "gatehouse:".
@@ -126,6 +131,12 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.Password != "" {
 		opt.Password = o.Password
+	}
+	if o.RootCAs != nil {
+		if opt.TLSConfig == nil {
+			return nil, fmt.Errorf("%w: a CA file is for rediss:// (TLS), not %s://", ErrConfig, strings.SplitN(o.URL, ":", 2)[0])
+		}
+		opt.TLSConfig.RootCAs = o.RootCAs
 	}
 	s := &Store{timeout: o.Timeout, prefix: o.Prefix, log: o.Logger, closed: make(chan struct{}), known: map[string][][]byte{}}
 	if s.timeout <= 0 {

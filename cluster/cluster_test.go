@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -274,5 +276,50 @@ func TestSecretsSurviveRedisRestart(t *testing.T) {
 	sc, err := c.Secret(ctx, "session", 32)
 	if err != nil || string(sc[0]) != string(sa[0]) {
 		t.Fatalf("a new instance after the restart has other secrets: %v", err)
+	}
+}
+
+// TestTLS: rediss:// to redis-server's TLS port, its certificate checked
+// against Options.RootCAs (cluster.ca_file); without them (the system's
+// CAs, which do not hold the test's CA) the Store stays down; a CA pool
+// with a redis:// URL is refused.
+func TestTLS(t *testing.T) {
+	r := testenv.StartRedisTLS(t)
+	b, err := os.ReadFile(r.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	_, port, _ := strings.Cut(r.Addr, ":")
+	s, err := Open(Options{URL: "rediss://localhost:" + port + "/0", RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ready(); err != nil {
+		t.Fatalf("rediss:// with the CA: %v", err)
+	}
+	ctx := context.Background()
+	if ok, err := s.Fresh(ctx, []byte("authenticator-tls"), time.Minute); !ok || err != nil {
+		t.Fatalf("first use over TLS: %v %v", ok, err)
+	}
+	if ok, err := s.Fresh(ctx, []byte("authenticator-tls"), time.Minute); ok || err != nil {
+		t.Fatalf("replay over TLS: %v %v", ok, err)
+	}
+	if keys, err := r.CLI("--scan"); err != nil || !strings.Contains(keys, "gatehouse:rc:") {
+		t.Fatalf("redis-cli --tls: %q %v", keys, err)
+	}
+	// the server's certificate is checked: not with the system's CAs
+	u, err := Open(Options{URL: "rediss://localhost:" + port + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := u.Ready(); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("rediss:// without the CA: %v", err)
+	}
+	if _, err := Open(Options{URL: "redis://" + r.Addr, RootCAs: pool}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a CA with redis://: %v", err)
 	}
 }

@@ -258,6 +258,9 @@ type Cluster struct {
 	// Redis is redis://[user:password@]host:port[/db] or rediss:// (TLS);
 	// the password may come from REDIS_PASSWORD instead.
 	Redis string `yaml:"redis"`
+	// CAFile is a PEM file of the CAs that issue the rediss:// server's
+	// certificate; "" means the system's CAs (SSL_CERT_FILE honoured).
+	CAFile string `yaml:"ca_file"`
 }
 
 // Site is one virtual directory.
@@ -511,6 +514,9 @@ func (c *Config) validate() error {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			bad(fmt.Errorf("cluster.redis: want redis://host:port[/db] or rediss://host:port[/db], not %q", redactURL(r)))
 		}
+	}
+	if c.Cluster.CAFile != "" && !strings.HasPrefix(c.Cluster.Redis, "rediss://") {
+		bad(errors.New("cluster.ca_file: only for a rediss:// (TLS) cluster.redis"))
 	}
 	seen := map[string]bool{}
 	hasClientCA := false

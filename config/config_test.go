@@ -254,3 +254,19 @@ sites:
 		t.Fatalf("%q", err)
 	}
 }
+
+func TestClusterCAFile(t *testing.T) {
+	base := "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\n"
+	c, err := Parse([]byte(base+"cluster: {redis: \"rediss://redis.example.test:6380/0\", ca_file: redis-ca.pem}\n"), "/etc/gatehouse", "test")
+	if err != nil || c.Path(c.Cluster.CAFile) != "/etc/gatehouse/redis-ca.pem" {
+		t.Fatal(c, err)
+	}
+	for _, y := range []string{
+		"cluster: {redis: \"redis://127.0.0.1:6379/0\", ca_file: ca.pem}",
+		"cluster: {ca_file: ca.pem}",
+	} {
+		if _, err := Parse([]byte(base+y+"\n"), "/", "test"); err == nil || !strings.Contains(err.Error(), "cluster.ca_file: only for a rediss://") {
+			t.Errorf("%s: %v", y, err)
+		}
+	}
+}

@@ -92,6 +92,12 @@ var adminRE = regexp.MustCompile(`msg="admin listening" url=(http://[0-9.:\[\]]+
 // at the end of the test, and must exit 0 (graceful shutdown).
 func serve(t *testing.T, dir, cfg string, listeners int) *instance {
 	t.Helper()
+	return serveEnv(t, nil, dir, cfg, listeners)
+}
+
+// serveEnv is serve with env added to the server's environment.
+func serveEnv(t *testing.T, env []string, dir, cfg string, listeners int) *instance {
+	t.Helper()
 	args := []string{"serve"}
 	if cfg != "" {
 		p := filepath.Join(dir, "gatehouse.yaml")
@@ -102,6 +108,9 @@ func serve(t *testing.T, dir, cfg string, listeners int) *instance {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	inst := &instance{cmd: cmd, log: &syncBuffer{mu: make(chan struct{}, 1)}}

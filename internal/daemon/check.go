@@ -48,6 +48,9 @@ func Check(cfg *config.Config) []string {
 			add("state_dir: %v", err)
 		}
 	}
+	if _, err := clusterCAs(cfg); err != nil {
+		add("%s", strings.TrimPrefix(err.Error(), "daemon: "))
+	}
 	if _, err := os.Stat(cfg.Path(cfg.Accounts)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		add("accounts: %v", err)
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,7 +26,11 @@ const sharedKeySize = 32
 // REDIS_PASSWORD) and waits for it at start: the secrets every instance
 // must agree on are read from it before anything is served.
 func openShared(cfg *config.Config, log *slog.Logger) (*cluster.Store, error) {
-	s, err := cluster.Open(cluster.Options{URL: cfg.Cluster.Redis, Password: os.Getenv("REDIS_PASSWORD"), Logger: log})
+	cas, err := clusterCAs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := cluster.Open(cluster.Options{URL: cfg.Cluster.Redis, Password: os.Getenv("REDIS_PASSWORD"), RootCAs: cas, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -38,6 +43,23 @@ func openShared(cfg *config.Config, log *slog.Logger) (*cluster.Store, error) {
 		return nil, fmt.Errorf("daemon: cluster.redis: %w (waited %s)", err, sharedStartWait)
 	}
 	return s, nil
+}
+
+// clusterCAs reads cluster.ca_file; nil (the system's CAs) without one.
+func clusterCAs(cfg *config.Config) (*x509.CertPool, error) {
+	if cfg.Cluster.CAFile == "" {
+		return nil, nil
+	}
+	p := cfg.Path(cfg.Cluster.CAFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: cluster.ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("daemon: cluster.ca_file: no PEM certificate in %s", p)
+	}
+	return pool, nil
 }
 
 // sharedSecret is the newest shared secret name, created by the first

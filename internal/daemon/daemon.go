@@ -381,6 +381,9 @@ func (r *Running) Reload(cfg *config.Config) error {
 	if cfg.Cluster.Redis != r.cfg.Cluster.Redis {
 		return fmt.Errorf("daemon: cluster.redis changed: a restart takes a new Redis (the running one is kept)")
 	}
+	if cfg.Cluster.CAFile != r.cfg.Cluster.CAFile {
+		return fmt.Errorf("daemon: cluster.ca_file changed: a restart takes it (the running connection is kept)")
+	}
 	g, err := build(cfg, r.log, r.rcache, &r.shared, r.redis, false)
 	if err != nil {
 		return err

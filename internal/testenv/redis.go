@@ -14,10 +14,13 @@ import (
 // stopped when the test ends.
 type Redis struct {
 	Addr string // 127.0.0.1:port
-	t    testing.TB
-	dir  string
-	args []string
-	cmd  *exec.Cmd
+	// CAFile is the PEM file of the CA of a TLS server (StartRedisTLS);
+	// "" for plain TCP.
+	CAFile string
+	t      testing.TB
+	dir    string
+	args   []string
+	cmd    *exec.Cmd
 }
 
 // StartRedis starts redis-server on a free loopback port with no
@@ -70,7 +73,11 @@ func (r *Redis) Stop() {
 // CLI runs redis-cli against the server and returns its output.
 func (r *Redis) CLI(args ...string) (string, error) {
 	host, port, _ := net.SplitHostPort(r.Addr)
-	out, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...).CombinedOutput()
+	conn := []string{"-h", host, "-p", port}
+	if r.CAFile != "" {
+		conn = append(conn, "--tls", "--cacert", r.CAFile)
+	}
+	out, err := exec.Command("redis-cli", append(conn, args...)...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("redis-cli %v: %w", args, err)
 	}
