@@ -625,9 +625,7 @@ func (c *Config) validate() error {
 	if c.SessionRevalidate < time.Second || c.SessionRevalidate > 24*time.Hour {
 		bad(fmt.Errorf("session_revalidate: %v is outside 1s..24h", c.SessionRevalidate))
 	}
-	if err := c.validateFrontEnds(); err != nil {
-		return err
-	}
+	bad(c.validateFrontEnds())
 	if len(c.Sites) == 0 {
 		bad(errors.New("sites: at least one site is needed"))
 	}
@@ -789,29 +787,30 @@ func (c *Config) validateDirectory() error {
 
 // validateFrontEnds checks forward_auth, identity_token and delegation.
 func (c *Config) validateFrontEnds() error {
+	bad, all := collector()
 	fa := c.ForwardAuth
 	if fa.Path != "" {
 		if !strings.HasPrefix(fa.Path, "/") || strings.Contains(fa.Path, "//") || strings.Contains(fa.Path, "/.") || strings.ContainsAny(fa.Path, "?#") {
-			return fmt.Errorf("forward_auth.path: %q must be a clean absolute path", fa.Path)
+			bad(fmt.Errorf("forward_auth.path: %q must be a clean absolute path", fa.Path))
 		}
 		if len(fa.TrustedProxies) == 0 {
-			return errors.New("forward_auth.trusted_proxies: list the front ends' addresses (only they may call forward auth)")
+			bad(errors.New("forward_auth.trusted_proxies: list the front ends' addresses (only they may call forward auth)"))
 		}
 	} else if len(fa.TrustedProxies) > 0 {
-		return errors.New("forward_auth.trusted_proxies: set forward_auth.path too")
+		bad(errors.New("forward_auth.trusted_proxies: set forward_auth.path too"))
 	}
 	for i, p := range fa.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
-			return fmt.Errorf("forward_auth.trusted_proxies[%d]: %v", i, err)
+			bad(fmt.Errorf("forward_auth.trusted_proxies[%d]: %v", i, err))
 		}
 	}
 	if t := c.IdentityToken; t != nil && (t.Lifetime < 10*time.Second || t.Lifetime > 24*time.Hour) {
-		return fmt.Errorf("identity_token.lifetime: %v is outside 10s..24h", t.Lifetime)
+		bad(fmt.Errorf("identity_token.lifetime: %v is outside 10s..24h", t.Lifetime))
 	}
 	if d := c.Delegation.CcacheDir; d != "" && !slices.Contains(c.SchemesInUse(), "negotiate") {
-		return errors.New("delegation.ccache_dir: only Kerberos delegates credentials; no site uses negotiate")
+		bad(errors.New("delegation.ccache_dir: only Kerberos delegates credentials; no site uses negotiate"))
 	}
-	return nil
+	return all()
 }
 
 // ParsePrefix reads an address or a CIDR.

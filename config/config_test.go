@@ -270,3 +270,19 @@ func TestClusterCAFile(t *testing.T) {
 		}
 	}
 }
+
+// The front ends' problems are listed with the others, not instead of them.
+func TestFrontEndProblemsWithOthers(t *testing.T) {
+	y := "listen: [{addr: 127.0.0.1:1}]\nsites: [{path: /, auth: [anonymous]}]\nsession_revalidate: 48h\nforward_auth: {path: auth}\nidentity_token: {lifetime: 1s}\nlog: {level: loud}\n"
+	_, err := Parse([]byte(y), "/", "test")
+	lines := strings.Split(fmt.Sprint(err), "\n")
+	want := []string{"log.level", "session_revalidate", "forward_auth.path", "forward_auth.trusted_proxies", "identity_token.lifetime"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "config: invalid: test: "+w+":") {
+			t.Errorf("line %d: %q, want %s", i, lines[i], w)
+		}
+	}
+}
