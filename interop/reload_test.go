@@ -1,12 +1,10 @@
 package interop
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -21,9 +19,10 @@ import (
 // reload sends SIGHUP and waits for the n-th "configuration reloaded".
 func (i *instance) reload(t *testing.T, n int) {
 	t.Helper()
+	failed := strings.Count(i.log.String(), "reload failed")
 	i.cmd.Process.Signal(syscall.SIGHUP)
 	l := i.waitLog(func(l string) bool {
-		return strings.Count(l, "configuration reloaded") >= n || strings.Contains(l, "reload failed")
+		return strings.Count(l, "configuration reloaded") >= n || strings.Count(l, "reload failed") > failed
 	})
 	if strings.Count(l, "configuration reloaded") < n {
 		t.Fatalf("reload %d did not happen:\n%s", n, l)
@@ -43,11 +42,13 @@ func replaceFile(t *testing.T, path string, b []byte) {
 	}
 }
 
-// TestReloadCertificate: a listener's certificate and key replaced on
-// disk are served to new connections after SIGHUP; a keep-alive
-// connection opened before goes on, with the certificate it was opened
-// with.
-func TestReloadCertificate(t *testing.T) {
+// TestReloadCertificateBroken (TestReloadCertificate in daemon_test.go has
+// the good case and a connection kept across it): certificate files
+// replaced on disk change nothing until SIGHUP; a certificate that does
+// not load on SIGHUP is refused with the listener named and the running
+// one stays; the good pair put in its place is served after the next
+// SIGHUP, checked against the CA that issued it.
+func TestReloadCertificateBroken(t *testing.T) {
 	dir := t.TempDir()
 	ca, _, issue := testCA(t, dir)
 	oldCrt, oldKey := issue("old", false)
@@ -71,61 +72,34 @@ sites:
 `, 1)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	addr := strings.TrimPrefix(s.HTTPS, "https://")
-	dial := func() *tls.Conn {
-		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	served := func() string {
+		t.Helper()
+		c, err := tls.Dial("tcp", strings.TrimPrefix(s.HTTPS, "https://"), &tls.Config{RootCAs: pool, ServerName: "localhost"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
-		return c
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
 	}
-	cn := func(c *tls.Conn) string { return c.ConnectionState().PeerCertificates[0].Subject.CommonName }
-	kept := dial()
-	kr := bufio.NewReader(kept)
-	ask := func(c *tls.Conn, r *bufio.Reader) int {
-		t.Helper()
-		if _, err := fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n"); err != nil {
-			t.Fatalf("request on the connection: %v", err)
-		}
-		resp, err := http.ReadResponse(r, nil)
-		if err != nil {
-			t.Fatalf("response on the connection: %v", err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+	if cn := served(); cn != "old" {
+		t.Fatalf("at start: %q", cn)
 	}
-	if code := ask(kept, kr); code != 200 || cn(kept) != "old" {
-		t.Fatalf("before the reload: %d, certificate %q", code, cn(kept))
-	}
-	copyTo(newCrt, "server.crt")
-	copyTo(newKey, "server.key")
-	// files replaced but no signal: new connections still get the old one
-	if c := dial(); cn(c) != "old" {
-		t.Fatalf("certificate changed without a reload: %q", cn(c))
-	}
-	s.reload(t, 1)
-	if c := dial(); cn(c) != "new" {
-		t.Fatalf("after SIGHUP a new connection got %q, want the new certificate", cn(c))
-	}
-	// the connection opened before the reload is still served
-	for i := 0; i < 2; i++ {
-		if code := ask(kept, kr); code != 200 {
-			t.Fatalf("keep-alive connection after the reload: %d", code)
-		}
-	}
-	if cn(kept) != "old" {
-		t.Fatalf("kept connection: %q", cn(kept))
-	}
-	// a certificate that does not load on SIGHUP keeps the running one
 	replaceFile(t, filepath.Join(dir, "server.crt"), []byte("not a certificate"))
 	s.cmd.Process.Signal(syscall.SIGHUP)
 	if l := s.waitLog(func(l string) bool { return strings.Contains(l, "reload failed") }); !strings.Contains(l, "reload failed") || !strings.Contains(l, "listen[0]") {
 		t.Fatalf("a broken certificate on SIGHUP was not refused:\n%s", l)
 	}
-	if c := dial(); cn(c) != "new" {
-		t.Fatalf("after a failed reload: %q", cn(c))
+	if cn := served(); cn != "old" {
+		t.Fatalf("after the refused reload: %q", cn)
+	}
+	copyTo(newCrt, "server.crt")
+	copyTo(newKey, "server.key")
+	if cn := served(); cn != "old" {
+		t.Fatalf("certificate changed without a signal: %q", cn)
+	}
+	s.reload(t, 1)
+	if cn := served(); cn != "new" {
+		t.Fatalf("after SIGHUP: %q, want the new certificate", cn)
 	}
 }
 
