@@ -218,7 +218,7 @@ func parseWhoami(t *testing.T, s string) whoami {
 // waitLog waits (up to 5 s) until ok holds for the server's log, and
 // returns the log: a server logs a failure after it has answered it.
 func (i *instance) waitLog(ok func(log string) bool) string {
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if l := i.log.String(); ok(l) || time.Now().After(deadline) {
 			return l
 		}
