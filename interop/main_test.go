@@ -215,7 +215,7 @@ func parseWhoami(t *testing.T, s string) whoami {
 	return w
 }
 
-// waitLog waits (up to 5 s) until ok holds for the server's log, and
+// waitLog waits (up to 15 s) until ok holds for the server's log, and
 // returns the log: a server logs a failure after it has answered it.
 func (i *instance) waitLog(ok func(log string) bool) string {
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
