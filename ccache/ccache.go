@@ -51,7 +51,7 @@ func Marshal(crealm string, cname types.PrincipalName, creds []krb.Credential) (
 	}
 	b := binary.BigEndian.AppendUint16(nil, version)
 	b = binary.BigEndian.AppendUint16(b, 0) // no header tags
-	def := appendPrincipal(nil, crealm, cname)
+	def := AppendPrincipal(nil, crealm, cname)
 	b = append(b, def...)
 	for i := range creds {
 		c := &creds[i]
@@ -67,44 +67,48 @@ func Marshal(crealm string, cname types.PrincipalName, creds []krb.Credential) (
 			srealm, sname = c.Ticket.Realm, c.Ticket.SName
 		}
 		b = append(b, def...)
-		b = appendPrincipal(b, srealm, sname)
+		b = AppendPrincipal(b, srealm, sname)
 		b = binary.BigEndian.AppendUint16(b, uint16(c.Key.KeyType))
-		b = appendData(b, c.Key.KeyValue)
+		b = AppendData(b, c.Key.KeyValue)
 		start := c.StartTime
 		if start.IsZero() {
 			start = c.AuthTime
 		}
 		for _, t := range []time.Time{c.AuthTime, start, c.EndTime, c.RenewTill} {
-			b = binary.BigEndian.AppendUint32(b, unix32(t))
+			b = binary.BigEndian.AppendUint32(b, Time32(t))
 		}
 		b = append(b, 0) // is_skey
 		b = binary.BigEndian.AppendUint32(b, uint32(c.Flags))
 		b = binary.BigEndian.AppendUint32(b, 0) // addresses
 		b = binary.BigEndian.AppendUint32(b, 0) // authorization data
-		b = appendData(b, tkt)
-		b = appendData(b, nil) // second ticket
+		b = AppendData(b, tkt)
+		b = AppendData(b, nil) // second ticket
 	}
 	return b, nil
 }
 
-func unix32(t time.Time) uint32 {
+// Time32 is t as the 32-bit seconds of a ccache record, 0 for the zero
+// time or one it cannot hold.
+func Time32(t time.Time) uint32 {
 	if t.IsZero() || t.Unix() < 0 || t.Unix() > 1<<32-1 {
 		return 0
 	}
 	return uint32(t.Unix())
 }
 
-func appendData(b, d []byte) []byte {
+// AppendData appends d as a ccache counted octet string.
+func AppendData(b, d []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(d)))
 	return append(b, d...)
 }
 
-func appendPrincipal(b []byte, realm string, p types.PrincipalName) []byte {
+// AppendPrincipal appends realm and p as a ccache principal.
+func AppendPrincipal(b []byte, realm string, p types.PrincipalName) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(p.NameType))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(p.NameString)))
-	b = appendData(b, []byte(realm))
+	b = AppendData(b, []byte(realm))
 	for _, c := range p.NameString {
-		b = appendData(b, []byte(c))
+		b = AppendData(b, []byte(c))
 	}
 	return b
 }

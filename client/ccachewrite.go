@@ -12,6 +12,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gatehouse-auth/gatehouse/ccache"
 )
 
 // Service tickets go back into the user's FILE ccache, as MIT's library
@@ -92,7 +94,7 @@ func appendCCache(path, crealm string, cname types.PrincipalName, rep messages.T
 		return err
 	}
 	ver := uint16(cur[1])
-	def := marshalCCPrincipal(nil, crealm, cname)
+	def := ccache.AppendPrincipal(nil, crealm, cname)
 	hdr := 2
 	if ver == 4 {
 		hdr = 4
@@ -118,14 +120,14 @@ func appendCCache(path, crealm string, cname types.PrincipalName, rep messages.T
 // or authorization data, the ticket.
 func marshalCCCredential(b []byte, ver uint16, srealm string, sname types.PrincipalName, key types.EncryptionKey,
 	times [4]time.Time, flags []byte, ticket []byte) []byte {
-	b = marshalCCPrincipal(b, srealm, sname)
+	b = ccache.AppendPrincipal(b, srealm, sname)
 	b = binary.BigEndian.AppendUint16(b, uint16(key.KeyType))
 	if ver == 3 {
 		b = binary.BigEndian.AppendUint16(b, uint16(key.KeyType))
 	}
-	b = appendCCData(b, key.KeyValue)
+	b = ccache.AppendData(b, key.KeyValue)
 	for _, t := range times {
-		b = binary.BigEndian.AppendUint32(b, ccTime(t))
+		b = binary.BigEndian.AppendUint32(b, ccache.Time32(t))
 	}
 	b = append(b, 0) // is_skey
 	var fl [4]byte
@@ -133,30 +135,8 @@ func marshalCCCredential(b []byte, ver uint16, srealm string, sname types.Princi
 	b = append(b, fl[:]...)
 	b = binary.BigEndian.AppendUint32(b, 0) // addresses
 	b = binary.BigEndian.AppendUint32(b, 0) // authorization data
-	b = appendCCData(b, ticket)
-	return appendCCData(b, nil) // second ticket
-}
-
-func ccTime(t time.Time) uint32 {
-	if t.IsZero() || t.Unix() < 0 {
-		return 0
-	}
-	return uint32(t.Unix())
-}
-
-func appendCCData(b, d []byte) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(d)))
-	return append(b, d...)
-}
-
-func marshalCCPrincipal(b []byte, realm string, p types.PrincipalName) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(p.NameType))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p.NameString)))
-	b = appendCCData(b, []byte(realm))
-	for _, c := range p.NameString {
-		b = appendCCData(b, []byte(c))
-	}
-	return b
+	b = ccache.AppendData(b, ticket)
+	return ccache.AppendData(b, nil) // second ticket
 }
 
 // ccachePath is the file of a FILE: ccache name, "" for other types.

@@ -16,6 +16,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/gatehouse-auth/gatehouse/ccache"
 	"github.com/gatehouse-auth/gatehouse/krb"
 )
 
@@ -268,8 +269,8 @@ func NewDelegated(cfg *config.Config, tgt krb.Credential, crealm string, cname t
 	// An in-memory ccache holding the TGT: gokrb5 builds a client from a
 	// ccache or from long-term keys only.
 	b := []byte{5, 4, 0, 0}
-	b = marshalCCPrincipal(b, crealm, cname)
-	b = marshalCCPrincipal(b, crealm, cname)
+	b = ccache.AppendPrincipal(b, crealm, cname)
+	b = ccache.AppendPrincipal(b, crealm, cname)
 	var fl [4]byte
 	binary.BigEndian.PutUint32(fl[:], uint32(tgt.Flags))
 	srealm := tgt.SRealm
