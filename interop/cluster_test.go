@@ -3,10 +3,7 @@ package interop
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,58 +40,18 @@ sites:
 `, redis, k.Keytab), 1)
 }
 
-// haproxy runs HAProxy in front of backends (host:port), round robin, HTTP
-// mode with keep-alive (which pins a server connection after an NTLM 401).
+// haproxy runs HAProxy in front of backends (host:port), round robin,
+// and returns its URL.
 func haproxy(t *testing.T, backends ...string) string {
-	bin := testenv.LookPath(t, "haproxy")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var servers strings.Builder
-	for i, b := range backends {
-		fmt.Fprintf(&servers, "  server gh%d %s\n", i, b)
-	}
-	conf := filepath.Join(t.TempDir(), "haproxy.cfg")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`global
-  maxconn 512
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind 127.0.0.1:%d
-  default_backend gatehouse
-backend gatehouse
-  balance roundrobin
-%s`, port, servers.String())), 0o644)
-	cmd := exec.Command(bin, "-db", "-f", conf)
-	out := &syncBuffer{mu: make(chan struct{}, 1)}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("haproxy:\n%s", out)
+	port := startHAProxy(t, func(port int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "frontend fe\n  bind 127.0.0.1:%d\n  default_backend gatehouse\nbackend gatehouse\n  balance roundrobin\n", port)
+		for i, be := range backends {
+			fmt.Fprintf(&b, "  server gh%d %s\n", i, be)
 		}
+		return b.String()
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://localhost:" + fmt.Sprint(port)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("haproxy did not start:\n%s", out)
-	return ""
+	return fmt.Sprintf("http://localhost:%d", port)
 }
 
 func hostPort(u string) string {

@@ -20,6 +20,22 @@ import (
 // proxy; direct clients come from 127.0.0.1). It returns the port.
 func haproxyTLS(t *testing.T, crt, backend string) string {
 	t.Helper()
+	return fmt.Sprint(startHAProxy(t, func(port int) string {
+		return fmt.Sprintf(`frontend tls
+  bind 127.0.0.1:%d ssl crt %s
+  default_backend gatehouse
+backend gatehouse
+  server gatehouse %s source 127.0.0.2
+`, port, crt, backend)
+	}))
+}
+
+// startHAProxy runs HAProxy (mode http, keep-alive: it pins a server
+// connection after a 401 carrying NTLM or Negotiate) on a free loopback
+// port with the frontend and backend sections proxies gives for that port,
+// stops it when the test ends, and returns the port once it answers.
+func startHAProxy(t *testing.T, proxies func(port int) string) int {
+	t.Helper()
 	bin := testenv.LookPath(t, "haproxy")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,21 +44,15 @@ func haproxyTLS(t *testing.T, crt, backend string) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	conf := filepath.Join(t.TempDir(), "haproxy.cfg")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`
-global
-  maxconn 200
+	os.WriteFile(conf, []byte(`global
+  maxconn 512
 defaults
   mode http
   option http-keep-alive
   timeout connect 5s
   timeout client 30s
   timeout server 30s
-frontend tls
-  bind 127.0.0.1:%d ssl crt %s
-  default_backend gatehouse
-backend gatehouse
-  server gatehouse %s source 127.0.0.2
-`, port, crt, backend)), 0o600)
+`+proxies(port)), 0o600)
 	cmd := exec.Command(bin, "-db", "-f", conf)
 	log := &syncBuffer{mu: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = log, log
@@ -60,7 +70,7 @@ backend gatehouse
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return fmt.Sprint(port)
+			return port
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("haproxy did not start:\n%s", log.String())
