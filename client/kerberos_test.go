@@ -9,6 +9,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/krb"
 	"github.com/gatehouse-auth/gatehouse/spnego"
 )
@@ -46,7 +47,7 @@ func BenchmarkNegotiateToken(b *testing.B) {
 	var in krb.Initiator
 	der, _ := krb.MarshalTicket(&krb.Ticket{Realm: tkt.Realm, SName: tkt.SName, EncPart: tkt.EncPart})
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer testenv.ReportCPU(b)()
 	for b.Loop() {
 		if _, _, err := buildToken(&in, tkt, der, key, "EXAMPLE.TEST", cname, nil, nil); err != nil {
 			b.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 )
 
 func newTestAcceptor(t testing.TB, kt *keytab.Keytab, mod func(*Config)) (*Acceptor, *time.Time) {
@@ -599,7 +601,7 @@ func BenchmarkAccept(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			defer reportCPU(b)()
+			defer testenv.ReportCPU(b)()
 			for i := 0; i < b.N; i++ {
 				if _, err := a.Accept(toks[i], nil); err != nil {
 					b.Fatal(err)

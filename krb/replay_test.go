@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 )
 
 func TestReplayCache(t *testing.T) {
@@ -181,7 +183,7 @@ func TestAcceptorReplayWindow(t *testing.T) {
 // TestReplayCacheMemory fills a cache with a million entries and measures
 // the bytes per entry stated in the MemoryReplayCache doc comment.
 func TestReplayCacheMemory(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !testenv.InCI() {
 		t.Skip("allocates ~35 MB")
 	}
 	const n = 1 << 20
@@ -218,7 +220,7 @@ func BenchmarkReplayCache(b *testing.B) {
 	b.Run("insert", func(b *testing.B) {
 		c := NewReplayCache(size)
 		held := 0
-		defer reportCPU(b)()
+		defer testenv.ReportCPU(b)()
 		for i := 0; b.Loop(); i++ {
 			if held == size*3/4 { // stay clear of eviction
 				b.StopTimer()
@@ -236,7 +238,7 @@ func BenchmarkReplayCache(b *testing.B) {
 			now := t0.Add(time.Duration(i) * time.Microsecond)
 			c.Check(authN(-i-1), now, now.Add(DefaultClockSkew))
 		}
-		defer reportCPU(b)()
+		defer testenv.ReportCPU(b)()
 		for i := 0; b.Loop(); i++ {
 			now := t0.Add(time.Duration(size*2+i) * time.Microsecond)
 			if err := c.Check(authN(i), now, now.Add(DefaultClockSkew)); err != nil {
