@@ -358,24 +358,16 @@ func (s *Store) Close() {
 	})
 }
 
-// do runs one command with the deadline, classifying failures.
-func (s *Store) do(ctx context.Context, op string, build func(c rueidis.Client) rueidis.Completed) (rueidis.RedisResult, error) {
-	cp := s.client.Load()
-	if cp == nil {
-		err := s.Ready()
-		if err == nil {
-			err = ErrUnavailable
-		}
-		s.errs.WithLabelValues(op).Inc()
-		return rueidis.RedisResult{}, err
+// conn is the client, or why there is none (counted against errs).
+func (s *Store) conn(errs prometheus.Counter) (rueidis.Client, error) {
+	if cp := s.client.Load(); cp != nil {
+		return *cp, nil
 	}
-	c := *cp
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	res := c.Do(ctx, build(c))
-	s.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	return res, s.classify(op, res.Error())
+	errs.Inc()
+	if err := s.Ready(); err != nil {
+		return nil, err
+	}
+	return nil, ErrUnavailable
 }
 
 func (s *Store) classify(op string, err error) error {
@@ -418,20 +410,15 @@ func (s *Store) Fresh(ctx context.Context, id []byte, ttl time.Duration) (bool, 
 	if ttl < time.Millisecond {
 		ttl = time.Millisecond
 	}
-	cp := s.client.Load()
-	if cp == nil {
-		s.replayErrs.Inc()
-		if err := s.Ready(); err != nil {
-			return false, err
-		}
-		return false, ErrUnavailable
+	c, err := s.conn(s.replayErrs)
+	if err != nil {
+		return false, err
 	}
-	c := *cp
 	k := s.key("rc", id)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	err := c.Do(ctx, c.B().Set().Key(k).Value("1").Nx().PxMilliseconds(ttl.Milliseconds()).Build()).Error()
+	err = c.Do(ctx, c.B().Set().Key(k).Value("1").Nx().PxMilliseconds(ttl.Milliseconds()).Build()).Error()
 	s.replayLatency.Observe(time.Since(start).Seconds())
 	if rueidis.IsRedisNil(err) {
 		if s.isDown.Load() {
@@ -468,18 +455,14 @@ func (s *Store) NonceCount(ctx context.Context, nonce string, nc uint32, ttl tim
 	if ttl < time.Millisecond {
 		ttl = time.Millisecond
 	}
-	c := s.client.Load()
-	if c == nil {
-		s.errs.WithLabelValues("nonce").Inc()
-		if err := s.Ready(); err != nil {
-			return false, err
-		}
-		return false, ErrUnavailable
+	c, err := s.conn(s.errs.WithLabelValues("nonce"))
+	if err != nil {
+		return false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	res := nonceScript.Exec(ctx, *c, []string{s.key("nc", []byte(nonce))}, []string{fmt.Sprint(nc), fmt.Sprint(ttl.Milliseconds())})
+	res := nonceScript.Exec(ctx, c, []string{s.key("nc", []byte(nonce))}, []string{fmt.Sprint(nc), fmt.Sprint(ttl.Milliseconds())})
 	s.latency.WithLabelValues("nonce").Observe(time.Since(start).Seconds())
 	if err := s.classify("nonce", res.Error()); err != nil {
 		return false, err
@@ -521,16 +504,13 @@ func (s *Store) secret(ctx context.Context, script *rueidis.Lua, name string, si
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	c := s.client.Load()
-	if c == nil {
-		if err := s.Ready(); err != nil {
-			return nil, err
-		}
-		return nil, ErrUnavailable
+	c, err := s.conn(s.errs.WithLabelValues("secret"))
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	res := script.Exec(ctx, *c, []string{s.prefix + "secret:" + name}, []string{string(fresh)})
+	res := script.Exec(ctx, c, []string{s.prefix + "secret:" + name}, []string{string(fresh)})
 	if err := s.classify("secret", res.Error()); err != nil {
 		return nil, err
 	}
