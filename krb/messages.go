@@ -156,17 +156,16 @@ func (t *Ticket) marshal(b *cryptobyte.Builder) {
 //	    authorization-data      [10] AuthorizationData OPTIONAL
 //	}
 type encTicketPart struct {
-	Flags      KerberosFlags
-	Key        types.EncryptionKey
-	CRealm     string
-	CName      types.PrincipalName
-	AuthTime   time.Time
-	StartTime  time.Time // zero when absent: authtime applies
-	EndTime    time.Time
-	RenewTill  time.Time
-	HasCAddr   bool
-	AuthzData  types.AuthorizationData
-	rawAuthzAD []byte
+	Flags     KerberosFlags
+	Key       types.EncryptionKey
+	CRealm    string
+	CName     types.PrincipalName
+	AuthTime  time.Time
+	StartTime time.Time // zero when absent: authtime applies
+	EndTime   time.Time
+	RenewTill time.Time
+	HasCAddr  bool
+	AuthzData types.AuthorizationData
 }
 
 // Ticket flag bits (RFC 4120 §5.3).
